@@ -1,0 +1,58 @@
+"""Sidehand's own error hierarchy. Library exceptions (litellm, docker) are translated into these at
+the module that talks to the library, so the rest of the code never imports a library to catch."""
+
+from __future__ import annotations
+
+
+class SidehandError(Exception):
+    """Base class: the message says what happened and what to do about it."""
+
+
+class ConfigError(SidehandError):
+    """Settings are missing or invalid."""
+
+
+class LLMError(SidehandError):
+    """The model call failed. `retryable` says whether trying again may help."""
+
+    retryable = False
+
+
+class LLMConnectionError(LLMError):
+    retryable = True
+
+
+class LLMTimeoutError(LLMError):
+    retryable = True
+
+
+class LLMRateLimitError(LLMError):
+    retryable = True
+
+
+class LLMServerError(LLMError):
+    retryable = True
+
+
+class LLMAuthError(LLMError):
+    pass
+
+
+class LLMBadRequestError(LLMError):
+    pass
+
+
+class LLMContextWindowError(LLMBadRequestError):
+    pass
+
+
+class BudgetExceededError(SidehandError):
+    """The session's cost cap is spent."""
+
+
+class SandboxError(SidehandError):
+    """The sandbox could not be started or stopped working."""
+
+
+class SessionError(SidehandError):
+    """A session API call does not fit the session's state (unknown id, a prompt while busy, ...)."""

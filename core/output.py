@@ -1,0 +1,70 @@
+"""Command output that may be huge: kept whole in a file, shown middle-truncated in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+
+def middle_truncate(text: str, limit: int) -> str:
+    """Keep the head and tail of `text` within `limit` characters and say what was cut."""
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    cut = len(text) - 2 * half
+    return f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:]}"
+
+
+class OutputCollector:
+    """Streams output bytes to `full_path` (if given) while holding only the head and the tail in
+    memory, so a command that prints gigabytes costs the host `limit` bytes, not gigabytes."""
+
+    def __init__(self, limit: int, full_path: Path | None = None) -> None:
+        self.limit = limit
+        self.full_path = full_path
+        self.total = 0
+        self._head = bytearray()
+        self._tail = bytearray()
+        self._file: BinaryIO | None = None
+        if full_path is not None:
+            full_path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = full_path.open("wb")
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        self.total += len(data)
+        if self._file is not None:
+            self._file.write(data)
+        half = self.limit // 2
+        room = half - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail += data
+            if len(self._tail) > 2 * half:
+                del self._tail[: len(self._tail) - half]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.limit
+
+    def text(self) -> str:
+        """The output to show: whole when it fits, else head + marker + tail."""
+        if not self.truncated:
+            return (bytes(self._head) + bytes(self._tail)).decode("utf-8", "replace")
+        half = self.limit // 2
+        tail = bytes(self._tail[-half:]) if half else b""
+        cut = self.total - len(self._head) - len(tail)
+        where = f"; full output in {self.full_path}" if self.full_path else ""
+        return (
+            bytes(self._head).decode("utf-8", "replace")
+            + f"\n[... {cut} bytes truncated{where} ...]\n"
+            + tail.decode("utf-8", "replace")
+        )
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,109 @@
+"""The seams of Sidehand, in one place. `core` depends only on these; `sandbox/` and `core/llm.py`
+implement them, and the fakes in `core/testing/` implement them for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from core.changes import ChangeSet
+from core.messages import ChatMessage, LLMReply, ToolSpec
+
+if TYPE_CHECKING:
+    from core.events import Event
+
+WORKDIR = "/workspace"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one shell command produced. `output` is stdout and stderr interleaved, middle-truncated
+    to the sandbox's output limit; the whole text is in `full_output_path` when it was cut."""
+
+    output: str
+    exit_code: int | None  # None when the command did not finish (timed out or interrupted)
+    timed_out: bool = False
+    interrupted: bool = False
+    truncated: bool = False
+    full_output_path: Path | None = None
+    shell_restarted: bool = False  # the command ended the shell (e.g. `exit`); cwd and env were reset
+
+
+PathKind = Literal["file", "dir", "other"]
+
+
+class Sandbox(Protocol):
+    """An isolated copy of the workspace with a persistent shell. Paths are POSIX paths inside the
+    sandbox: absolute, or relative to WORKDIR. File errors are the builtin FileNotFoundError,
+    IsADirectoryError, NotADirectoryError and PermissionError with a readable message."""
+
+    async def run(
+        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+    ) -> CommandResult:
+        """Run `command` in the session's persistent shell (cwd and env persist). On timeout the
+        command is killed and the shell survives. `output_path` receives the full output."""
+        ...
+
+    async def interrupt(self) -> None:
+        """Kill the command running in the shell, if any; the pending `run` returns interrupted."""
+        ...
+
+    async def read_file(self, path: str) -> bytes: ...
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Create or overwrite a file (parent folders are created)."""
+        ...
+
+    async def path_kind(self, path: str) -> PathKind | None:
+        """'file', 'dir', 'other', or None when nothing is there."""
+        ...
+
+    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+        """Paths under `path` (relative to it, folders ending in '/'), hidden entries left out."""
+        ...
+
+    async def changes(self) -> ChangeSet:
+        """What the sandbox changed in its workspace copy since it was made (or last `rebase`)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop and remove everything the sandbox holds. Safe to call twice."""
+        ...
+
+
+class SandboxFactory(Protocol):
+    async def __call__(self, workspace: Path, session_id: str, session_dir: Path) -> Sandbox: ...
+
+
+TextSink = Callable[[str], None]
+
+
+class LLM(Protocol):
+    """One model endpoint. `complete` never blocks the event loop: CPU-heavy request building and
+    response parsing run on a worker thread. `on_text` receives streamed text as it arrives."""
+
+    model: str
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        on_text: TextSink | None = None,
+    ) -> LLMReply: ...
+
+    async def aclose(self) -> None:
+        """Close pooled connections to the model server."""
+        ...
+
+
+class Condenser(Protocol):
+    """A pure function from the current view to a view that fits the prompt budget."""
+
+    def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]: ...
+
+
+class EventSink(Protocol):
+    def __call__(self, event: Event) -> None: ...
