@@ -65,7 +65,11 @@ class Sandbox(Protocol):
         ...
 
     async def changes(self) -> ChangeSet:
-        """What the sandbox changed in its workspace copy since it was made (or last `rebase`)."""
+        """What the sandbox changed in its workspace copy since it was made (or last `mark_synced`)."""
+        ...
+
+    async def mark_synced(self, changes: ChangeSet) -> None:
+        """These changes now also stand on the host: stop reporting them (update the baseline)."""
         ...
 
     async def close(self) -> None:

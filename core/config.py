@@ -1,0 +1,100 @@
+"""Settings: defaults, then the config file, then SIDEHAND_* environment variables, then explicit
+overrides (command-line flags, an editor's initializationOptions). Documented in docs/configuration.md."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from core.errors import ConfigError
+
+ApprovalMode = Literal["never", "risky", "always", "read_only"]
+ENV_PREFIX = "SIDEHAND_"
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "sidehand"
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "sidehand" / "config.toml"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(None, description="litellm model name, e.g. openai/gpt-4o or openai/qwen")
+    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    api_key: SecretStr | None = Field(None, description="API key; never logged")
+    approval_mode: ApprovalMode = "risky"
+    sandbox_image: str = "sidehand/base:bookworm"
+    network: bool = False
+    memory: str = "4g"
+    cpus: float = Field(2.0, gt=0)
+    pids_limit: int = Field(1024, gt=0)
+    max_iterations: int = Field(100, gt=0)
+    command_timeout: float = Field(120.0, gt=0)
+    output_limit: int = Field(30_000, ge=1000)
+    llm_timeout: float = Field(120.0, gt=0)
+    llm_retries: int = Field(3, ge=0)
+    max_budget: float | None = Field(None, gt=0, description="stop a session when its cost (USD) reaches this")
+    prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
+    sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
+
+    def secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()] if self.api_key else []
+
+    def require_model(self) -> str:
+        if not self.model:
+            raise ConfigError(
+                "no model configured: set SIDEHAND_MODEL (e.g. openai/gpt-4o, or openai/<name> with "
+                "SIDEHAND_API_BASE=http://host:port/v1 for an OpenAI-compatible server), or `model` in "
+                f"{default_config_path()}, or pass --model"
+            )
+        return self.model
+
+
+def _from_env(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value not in (None, ""):
+            out[name] = value
+    return out
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge the layers and validate. Raises ConfigError naming each bad setting and its source."""
+    environ = dict(os.environ) if environ is None else environ
+    path = config_file or Path(environ.get("SIDEHAND_CONFIG") or default_config_path())
+    merged: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            merged.update(tomllib.loads(path.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    elif config_file is not None:
+        raise ConfigError(f"config file {path} does not exist")
+    merged.update(_from_env(environ))
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate_settings(merged, where=f"{path}, SIDEHAND_* variables or options")
+
+
+def validate_settings(values: dict[str, Any], where: str = "settings") -> Settings:
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({where}): {problems}") from exc

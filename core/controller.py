@@ -1,0 +1,166 @@
+"""The step loop: view → condense → model → tool calls → policy → sandbox → observation.
+
+It leaves through a typed outcome (TurnOutcome.stop_reason). Every event goes through `emit`,
+which appends to the log and updates the state; the log is fsynced at each step boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.condenser import BoundedWindow
+from core.config import Settings
+from core.errors import LLMError
+from core.events import (
+    AgentMessage,
+    AgentMessageChunk,
+    Event,
+    StopReason,
+    ToolCallEvent,
+    ToolResultEvent,
+    UsageRecorded,
+)
+from core.messages import ChatMessage, ToolCall
+from core.policy import Policy, Verdict
+from core.prompts import SYSTEM_PROMPT
+from core.protocols import LLM, Condenser, Sandbox
+from core.state import State
+from core.tools import Observation, Tool, ToolCallError, ToolContext, parse_call
+from core.tools.base import decode_arguments
+
+log = logging.getLogger(__name__)
+
+# Asks the user about one action; returns True to run it. Emits the approval events itself.
+Approver = Callable[[ToolCallEvent, Verdict], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    stop_reason: StopReason
+    message: str = ""
+    iterations: int = 0
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        llm: LLM,
+        sandbox: Callable[[], Awaitable[Sandbox]],
+        tools: dict[str, Tool],
+        policy: Policy,
+        state: State,
+        emit: Callable[[Event], Event],
+        sync: Callable[[], None],
+        approve: Approver,
+        session_dir: Path,
+        condenser: Condenser | None = None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self._sandbox = sandbox
+        self.tools = tools
+        self.policy = policy
+        self.state = state
+        self.emit = emit
+        self.sync = sync
+        self.approve = approve
+        self.session_dir = session_dir
+        self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
+        self.edit_history: dict[str, list[bytes]] = {}
+        self._specs = [t.spec() for t in tools.values()]
+        self._system = ChatMessage(role="system", content=SYSTEM_PROMPT)
+
+    async def run_turn(self) -> TurnOutcome:
+        """Steps until the agent finishes, a limit is hit, or an error stops it. Cancellation
+        (task.cancel) propagates; the session records it."""
+        for iteration in range(1, self.settings.max_iterations + 1):
+            if (budget := self.settings.max_budget) is not None and self.state.usage.cost >= budget:
+                return TurnOutcome("budget", f"the session's budget of ${budget:g} is spent", iteration - 1)
+            try:
+                reply = await self.llm.complete(
+                    [self._system, *self.condenser.condense(self.state.messages)],
+                    self._specs,
+                    on_text=self._stream,
+                )
+            except LLMError as exc:
+                return TurnOutcome("error", str(exc), iteration)
+            self.emit(UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model))
+            if reply.text:
+                self.emit(AgentMessage(text=reply.text))
+            if not reply.tool_calls:
+                self.sync()
+                return TurnOutcome("end_turn", reply.text or "", iteration)
+            finished = await self._run_calls(reply.tool_calls)
+            self.sync()
+            if finished is not None:
+                return TurnOutcome("end_turn", finished, iteration)
+        return TurnOutcome("max_iterations", f"stopped after {self.settings.max_iterations} steps", self.settings.max_iterations)
+
+    def _stream(self, text: str) -> None:
+        self.emit(AgentMessageChunk(text=text))
+
+    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> str | None:
+        """Log every call of the reply (so they form one assistant message), then run them in order.
+        Returns the finish message if the agent called `finish`."""
+        actions = []
+        for call in calls:
+            title = call.name
+            try:
+                tool, params = parse_call(call, self.tools)
+                title = tool.title(params)
+            except ToolCallError:
+                pass
+            actions.append(self.emit(ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)))
+        self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
+        finished = None
+        for call, action in zip(calls, actions, strict=True):
+            assert isinstance(action, ToolCallEvent)
+            observation = await self._run_one(call, action)
+            self.emit(_result_event(action, observation))
+            self.sync()
+            if observation.finish:
+                finished = observation.output
+        return finished
+
+    async def _run_one(self, call: ToolCall, action: ToolCallEvent) -> Observation:
+        try:
+            tool, params = parse_call(call, self.tools)
+        except ToolCallError as exc:
+            return Observation(str(exc), error=True)
+        verdict = self.policy.decide(call.name, decode_arguments(call.arguments))
+        if verdict.decision == "deny":
+            return Observation(f"Not allowed: {verdict.reason}. Choose another way.", error=True)
+        if verdict.decision == "ask" and not await self.approve(action, verdict):
+            return Observation("The user rejected this action. Ask them or try another approach.", error=True)
+        ctx = ToolContext(
+            sandbox=await self._sandbox(),
+            session_dir=self.session_dir,
+            call_id=call.id,
+            command_timeout=self.settings.command_timeout,
+            edit_history=self.edit_history,
+        )
+        try:
+            return await tool.execute(params, ctx)
+        except asyncio.CancelledError:
+            await asyncio.shield(ctx.sandbox.interrupt())
+            raise
+
+
+def _result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
+    return ToolResultEvent(
+        call_id=action.call_id,
+        tool=action.tool,
+        output=obs.output,
+        error=obs.error,
+        exit_code=obs.exit_code,
+        timed_out=obs.timed_out,
+        truncated=obs.truncated,
+        full_output_path=obs.full_output_path,
+        diff=obs.diff,
+        path=obs.path,
+    )

@@ -1,0 +1,184 @@
+"""Session events: frozen pydantic models, one `kind` literal each, joined in a discriminated union.
+
+Every event a session persists carries a per-session `seq`; `AgentMessageChunk` is streamed to
+subscribers but never written to the log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from core.messages import Usage
+
+Source = Literal["user", "agent", "environment", "system"]
+StopReason = Literal["end_turn", "cancelled", "max_iterations", "budget", "error", "stuck"]
+SessionState = Literal["idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck"]
+ApprovalScope = Literal["once", "session", "command_prefix", "path"]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int = -1  # assigned by the log when appended
+    id: str = Field(default_factory=_new_id)
+    timestamp: float = Field(default_factory=time.time)
+    source: Source
+
+
+class ContextItem(BaseModel):
+    """Something the user attached to a prompt: a file or a selection in it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["file", "selection"]
+    uri: str
+    text: str | None = None
+    # (start line, start character, end line, end character), zero-based like LSP ranges
+    range: tuple[int, int, int, int] | None = None
+
+
+class UserMessage(EventBase):
+    kind: Literal["user_message"] = "user_message"
+    source: Source = "user"
+    text: str
+    context: tuple[ContextItem, ...] = ()
+
+
+class AgentMessage(EventBase):
+    kind: Literal["agent_message"] = "agent_message"
+    source: Source = "agent"
+    text: str
+
+
+class AgentMessageChunk(EventBase):
+    """Streamed text; the finished text arrives as one AgentMessage. Never persisted."""
+
+    kind: Literal["agent_message_chunk"] = "agent_message_chunk"
+    source: Source = "agent"
+    text: str
+
+
+class ToolCallEvent(EventBase):
+    """An action the model asked for. `arguments` is the raw JSON text the model wrote."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    source: Source = "agent"
+    call_id: str
+    tool: str
+    arguments: str
+    title: str = ""
+    thought: str | None = None  # text the model wrote alongside its tool calls
+
+
+class ToolResultEvent(EventBase):
+    """The observation for a tool call."""
+
+    kind: Literal["tool_result"] = "tool_result"
+    source: Source = "environment"
+    call_id: str
+    tool: str
+    output: str
+    error: bool = False
+    exit_code: int | None = None
+    timed_out: bool = False
+    truncated: bool = False
+    full_output_path: str | None = None
+    diff: str | None = None  # for edits: the unified diff of the file
+    path: str | None = None  # for edits: the file touched
+
+
+class ApprovalRequested(EventBase):
+    kind: Literal["approval_requested"] = "approval_requested"
+    source: Source = "system"
+    call_id: str
+    tool: str
+    arguments: str
+    risk: Literal["low", "medium", "high"] = "medium"
+    reason: str = ""
+
+
+class ApprovalGranted(EventBase):
+    kind: Literal["approval_granted"] = "approval_granted"
+    source: Source = "user"
+    call_id: str
+    scope: ApprovalScope = "once"
+    pattern: str | None = None  # the command prefix or path a scoped approval covers
+
+
+class ApprovalRejected(EventBase):
+    kind: Literal["approval_rejected"] = "approval_rejected"
+    source: Source = "user"
+    call_id: str
+    cancelled: bool = False  # the turn was cancelled while the approval was pending
+    reason: str = ""
+
+
+class Condensation(EventBase):
+    kind: Literal["condensation"] = "condensation"
+    source: Source = "system"
+    summary: str
+    forgotten_from: int
+    forgotten_to: int
+
+
+class StateChanged(EventBase):
+    kind: Literal["state_changed"] = "state_changed"
+    source: Source = "system"
+    state: SessionState
+    reason: str = ""
+
+
+class UsageRecorded(EventBase):
+    """Tokens and cost of one model call, with the session's running totals."""
+
+    kind: Literal["usage"] = "usage"
+    source: Source = "system"
+    call: Usage
+    session: Usage
+    model: str | None = None
+
+
+class TurnEnded(EventBase):
+    kind: Literal["turn_ended"] = "turn_ended"
+    source: Source = "system"
+    stop_reason: StopReason
+    message: str = ""
+    changes: tuple[str, ...] = ()  # "A path" / "M path" / "D path" lines of the change set
+    iterations: int = 0
+
+
+class Checkpoint(EventBase):
+    kind: Literal["checkpoint"] = "checkpoint"
+    source: Source = "system"
+    label: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+Event = Annotated[
+    UserMessage
+    | AgentMessage
+    | AgentMessageChunk
+    | ToolCallEvent
+    | ToolResultEvent
+    | ApprovalRequested
+    | ApprovalGranted
+    | ApprovalRejected
+    | Condensation
+    | StateChanged
+    | UsageRecorded
+    | TurnEnded
+    | Checkpoint,
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+NOT_PERSISTED = frozenset({"agent_message_chunk"})

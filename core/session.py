@@ -1,0 +1,252 @@
+"""A session: one conversation with the agent over one workspace, its log, sandbox and model.
+
+The fronts (CLI, language server, MCP) use only this API: `prompt` (async; events stream to any
+number of subscribers), `cancel`, `decide` (approvals), `changes` / `apply_changes`, `close`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.changes import ChangeSet
+from core.changes import apply_changes as write_changes
+from core.config import Settings
+from core.controller import Controller, TurnOutcome
+from core.errors import SessionError
+from core.eventlog import EventLog
+from core.events import (
+    NOT_PERSISTED,
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalScope,
+    ContextItem,
+    Event,
+    StateChanged,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEnded,
+    UserMessage,
+)
+from core.policy import Policy, Verdict
+from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
+from core.state import State
+from core.tools import Tool
+
+log = logging.getLogger(__name__)
+
+STATE_AFTER = {"end_turn": "finished", "cancelled": "cancelled", "error": "error", "stuck": "stuck"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    scope: ApprovalScope = "once"
+    pattern: str | None = None  # the command prefix or path a scoped approval covers
+    reason: str = ""
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        workspace: Path,
+        settings: Settings,
+        event_log: EventLog,
+        state: State,
+        sandbox_factory: SandboxFactory,
+        llm: LLM,
+        tools: dict[str, Tool],
+    ) -> None:
+        self.id = session_id
+        self.workspace = workspace
+        self.settings = settings
+        self.log = event_log
+        self.state = state
+        self.directory = event_log.directory
+        self.llm = llm
+        self._sandbox_factory = sandbox_factory
+        self._sandbox_task: asyncio.Task[Sandbox] | None = None
+        self._listeners: list[EventSink] = []
+        self._turn: asyncio.Task[TurnEnded] | None = None
+        self._approvals: dict[str, asyncio.Future[Decision]] = {}
+        self.policy = Policy(settings.approval_mode)
+        self.closed = False
+        self.controller = Controller(
+            settings=settings,
+            llm=llm,
+            sandbox=self.sandbox,
+            tools=tools,
+            policy=self.policy,
+            state=state,
+            emit=self.emit,
+            sync=self.log.sync,
+            approve=self._approve,
+            session_dir=self.directory,
+        )
+
+    # ---- events --------------------------------------------------------------------------
+    def subscribe(self, listener: EventSink) -> Callable[[], None]:
+        """Call `listener` with every event from now on (chunks included). Returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def emit(self, event: Event) -> Event:
+        persisted = event.kind not in NOT_PERSISTED
+        stored = self.log.append(event) if persisted else event
+        if persisted:
+            self.state.apply(stored)
+        for listener in list(self._listeners):
+            try:
+                listener(stored)
+            except Exception:
+                log.exception("session %s: an event listener failed", self.id)
+        return stored
+
+    # ---- sandbox -------------------------------------------------------------------------
+    def start_sandbox(self) -> None:
+        """Begin creating the sandbox now, so it is ready by the first tool call."""
+        if self._sandbox_task is None:
+            self._sandbox_task = asyncio.create_task(self._sandbox_factory(self.workspace, self.id, self.directory))
+
+    async def sandbox(self) -> Sandbox:
+        self.start_sandbox()
+        assert self._sandbox_task is not None
+        return await asyncio.shield(self._sandbox_task)
+
+    # ---- turns ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._turn is not None and not self._turn.done()
+
+    async def prompt(self, text: str, context: Sequence[ContextItem] = ()) -> TurnEnded:
+        """Run one turn. Returns when the agent stops; its TurnEnded says why. Cancelling the caller
+        does not stop the turn: `cancel` does."""
+        if self.closed:
+            raise SessionError(f"session {self.id} is closed")
+        if self.busy:
+            raise SessionError(f"session {self.id} is already running a turn: wait for it, or cancel it")
+        if not text.strip():
+            raise SessionError("the prompt is empty")
+        self.emit(UserMessage(text=text, context=tuple(context)))
+        self.log.sync()  # the prompt is acknowledged once it is durable
+        self._turn = asyncio.create_task(self._run_turn())
+        return await asyncio.shield(self._turn)
+
+    async def _run_turn(self) -> TurnEnded:
+        self.emit(StateChanged(state="running"))
+        try:
+            outcome = await self.controller.run_turn()
+        except asyncio.CancelledError:
+            outcome = TurnOutcome("cancelled", "cancelled by the user")
+        except Exception as exc:  # a sandbox or log failure: record it, keep the session usable
+            log.exception("session %s: turn failed", self.id)
+            outcome = TurnOutcome("error", f"{type(exc).__name__}: {exc}")
+        for action in list(self.state.pending_calls.values()):
+            reason = "cancelled by the user" if outcome.stop_reason == "cancelled" else outcome.message
+            self.emit(ToolResultEvent(call_id=action.call_id, tool=action.tool, output=f"Not completed: {reason}.", error=True))
+        changes = await self._save_changes()
+        end = self.emit(
+            TurnEnded(
+                stop_reason=outcome.stop_reason,
+                message=outcome.message,
+                changes=tuple(f"{c.status[0].upper()} {c.path}" for c in changes.files),
+                iterations=outcome.iterations,
+            )
+        )
+        self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))  # type: ignore[arg-type]
+        self.log.sync()
+        assert isinstance(end, TurnEnded)
+        return end
+
+    async def _save_changes(self) -> ChangeSet:
+        """The turn's change set, also saved as `changes.patch` in the session folder."""
+        task = self._sandbox_task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return ChangeSet()
+        try:
+            changes = await task.result().changes()
+        except Exception:
+            log.exception("session %s: cannot compute the change set", self.id)
+            return ChangeSet()
+        (self.directory / "changes.patch").write_text(changes.patch())
+        return changes
+
+    async def cancel(self) -> None:
+        """Stop the running turn: the running command is killed, pending approvals are answered
+        cancelled, and the turn ends with stop reason `cancelled`."""
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+            await asyncio.wait([self._turn])
+
+    # ---- approvals -----------------------------------------------------------------------
+    async def _approve(self, action: ToolCallEvent, verdict: Verdict) -> bool:
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._approvals[action.call_id] = future
+        self.emit(
+            ApprovalRequested(
+                call_id=action.call_id, tool=action.tool, arguments=action.arguments, risk=verdict.risk, reason=verdict.reason
+            )
+        )
+        self.emit(StateChanged(state="awaiting_approval"))
+        self.log.sync()
+        try:
+            decision = await future
+        except asyncio.CancelledError:
+            self.emit(ApprovalRejected(call_id=action.call_id, cancelled=True, reason="the turn was cancelled"))
+            raise
+        finally:
+            self._approvals.pop(action.call_id, None)
+        if decision.allow:
+            self.policy.grant(action.tool, decision.scope, decision.pattern)
+            self.emit(ApprovalGranted(call_id=action.call_id, scope=decision.scope, pattern=decision.pattern))
+        else:
+            self.emit(ApprovalRejected(call_id=action.call_id, reason=decision.reason))
+        self.emit(StateChanged(state="running"))
+        return decision.allow
+
+    @property
+    def pending_approvals(self) -> list[str]:
+        return list(self._approvals)
+
+    def decide(self, call_id: str, decision: Decision) -> None:
+        future = self._approvals.get(call_id)
+        if future is None or future.done():
+            raise SessionError(f"no approval is pending for tool call {call_id!r} in session {self.id}")
+        future.set_result(decision)
+
+    # ---- changes -------------------------------------------------------------------------
+    async def changes(self) -> ChangeSet:
+        if self._sandbox_task is None:
+            return ChangeSet()
+        return await (await self.sandbox()).changes()
+
+    async def apply_changes(self, *, force: bool = False, paths: Sequence[str] | None = None) -> list[str]:
+        """Write the sandbox's changes (all, or those under `paths`) to the user's workspace."""
+        changes = await self.changes()
+        if paths is not None:
+            wanted = set(paths)
+            changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
+        written = write_changes(self.workspace, changes, force=force)
+        await (await self.sandbox()).mark_synced(changes)
+        return written
+
+    # ---- closing -------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self.cancel()
+        for future in self._approvals.values():
+            future.cancel()
+        if self._sandbox_task is not None:
+            try:
+                await (await self._sandbox_task).close()
+            except Exception:
+                log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
+        await self.llm.aclose()
+        self.log.close()

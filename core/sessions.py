@@ -1,0 +1,207 @@
+"""The session manager: creates, lists, loads, forks and closes sessions. Many sessions run at once
+on one event loop; each has its own log, sandbox and model client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings, validate_settings
+from core.errors import SessionError
+from core.eventlog import EventLog, EventLogError, read_events, read_meta, write_meta
+from core.events import StateChanged, ToolResultEvent, TurnEnded
+from core.protocols import LLM, SandboxFactory
+from core.session import Session
+from core.state import State, replay
+from core.tools import Tool, default_tools
+
+log = logging.getLogger(__name__)
+
+LLMFactory = Callable[[Settings], LLM]
+INTERRUPTED = (
+    "Interrupted: Sidehand stopped before this action finished. It was not re-run; check the "
+    "sandbox state before trying it again."
+)
+
+
+def default_llm_factory(settings: Settings) -> LLM:
+    from core.llm import LiteLLMClient  # litellm itself is imported lazily inside
+
+    return LiteLLMClient(
+        settings.require_model(),
+        api_base=settings.api_base,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_retries,
+    )
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    workspace: str
+    title: str
+    created: float
+    updated: float
+    model: str | None
+    status: str
+    live: bool
+    parent: str | None = None
+
+
+def new_session_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+class SessionManager:
+    def __init__(
+        self,
+        settings: Settings,
+        sandbox_factory: SandboxFactory,
+        llm_factory: LLMFactory = default_llm_factory,
+        tools_factory: Callable[[], dict[str, Tool]] = default_tools,
+    ) -> None:
+        self.settings = settings
+        self.sandbox_factory = sandbox_factory
+        self.llm_factory = llm_factory
+        self.tools_factory = tools_factory
+        self.sessions: dict[str, Session] = {}
+
+    @property
+    def root(self) -> Path:
+        return self.settings.sessions_dir
+
+    def settings_for(self, overrides: dict[str, Any]) -> Settings:
+        values = self.settings.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return validate_settings(values, where="session options")
+
+    async def create(self, workspace: Path | str, **overrides: Any) -> Session:
+        settings = self.settings_for(overrides)
+        settings.require_model()
+        path = Path(workspace).expanduser()
+        if not path.is_dir():
+            raise SessionError(f"workspace {path} does not exist or is not a folder")
+        path = path.resolve()
+        session_id = new_session_id()
+        now = time.time()
+        meta = {
+            "id": session_id,
+            "workspace": str(path),
+            "created": now,
+            "updated": now,
+            "model": settings.model,
+            "title": "",
+            "status": "idle",
+            "parent": overrides.get("parent"),
+        }
+        event_log = EventLog.create(self.root / session_id, meta, settings.secrets())
+        session = self._open(session_id, path, settings, event_log, State())
+        session.start_sandbox()
+        return session
+
+    def _open(self, session_id: str, workspace: Path, settings: Settings, event_log: EventLog, state: State) -> Session:
+        session = Session(
+            session_id=session_id,
+            workspace=workspace,
+            settings=settings,
+            event_log=event_log,
+            state=state,
+            sandbox_factory=self.sandbox_factory,
+            llm=self.llm_factory(settings),
+            tools=self.tools_factory(),
+        )
+        self.sessions[session_id] = session
+        return session
+
+    def get(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None or session.closed:
+            raise SessionError(f"unknown session {session_id!r}: list sessions, or load it first")
+        return session
+
+    def list(self) -> list[SessionInfo]:
+        infos = []
+        if self.root.is_dir():
+            for directory in self.root.iterdir():
+                try:
+                    meta = read_meta(directory)
+                except EventLogError:
+                    continue
+                live = self.sessions.get(meta["id"])
+                infos.append(
+                    SessionInfo(
+                        id=meta["id"],
+                        workspace=meta["workspace"],
+                        title=live.state.title if live else meta.get("title", ""),
+                        created=meta["created"],
+                        updated=meta.get("updated", meta["created"]),
+                        model=meta.get("model"),
+                        status=live.state.status if live and not live.closed else meta.get("status", "idle"),
+                        live=bool(live and not live.closed),
+                        parent=meta.get("parent"),
+                    )
+                )
+        return sorted(infos, key=lambda i: i.updated, reverse=True)
+
+    async def load(self, session_id: str, **overrides: Any) -> Session:
+        """Open a session from its log. Actions that had no result when the process stopped are
+        reported as interrupted (never re-run)."""
+        if (live := self.sessions.get(session_id)) is not None and not live.closed:
+            return live
+        directory = self.root / session_id
+        if not (directory / "meta.json").exists():
+            raise SessionError(f"unknown session {session_id!r}: no session folder at {directory}")
+        meta = read_meta(directory)
+        settings = self.settings_for({"model": meta.get("model"), **overrides})
+        event_log, events = EventLog.open(directory, settings.secrets())
+        state = replay(events)
+        session = self._open(session_id, Path(meta["workspace"]), settings, event_log, state)
+        for action in list(state.pending_calls.values()):
+            session.emit(ToolResultEvent(call_id=action.call_id, tool=action.tool, output=INTERRUPTED, error=True))
+        if state.turn_open:
+            session.emit(TurnEnded(stop_reason="error", message="the previous process stopped during this turn"))
+            session.emit(StateChanged(state="error", reason="interrupted"))
+        event_log.sync()
+        return session
+
+    async def fork(self, session_id: str, upto_seq: int | None = None) -> Session:
+        """A new session with this one's history up to `upto_seq` (default: all of it)."""
+        source = self.sessions.get(session_id) or await self.load(session_id)
+        if source.busy:
+            raise SessionError(f"session {session_id} is running a turn: fork it when the turn ends")
+        upto = source.state.last_seq if upto_seq is None else upto_seq
+        new_id = new_session_id()
+        now = time.time()
+        meta = {**read_meta(source.directory), "id": new_id, "created": now, "updated": now, "parent": session_id}
+        event_log = source.log.fork(self.root / new_id, upto, meta)
+        state = replay(read_events(event_log.directory))
+        session = self._open(new_id, source.workspace, source.settings, event_log, state)
+        session.start_sandbox()
+        return session
+
+    async def close(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            raise SessionError(f"unknown session {session_id!r}")
+        await self._close(session)
+
+    async def _close(self, session: Session) -> None:
+        directory = session.directory
+        await session.close()
+        try:
+            meta = read_meta(directory)
+            meta.update(updated=time.time(), title=session.state.title, status=session.state.status)
+            write_meta(directory, meta)
+        except (EventLogError, OSError):
+            log.warning("session %s: cannot update its metadata", session.id, exc_info=True)
+
+    async def aclose(self) -> None:
+        sessions, self.sessions = list(self.sessions.values()), {}
+        await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)

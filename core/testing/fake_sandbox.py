@@ -1,0 +1,103 @@
+"""An in-memory Sandbox for unit tests of the core (tools, controller, sessions). End-to-end tests
+use the real Docker sandbox; this fake only keeps files in a dict and answers commands from a
+handler, so core tests run in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path, PurePosixPath
+
+from core.changes import ChangeSet, make_change
+from core.protocols import WORKDIR, CommandResult, PathKind
+
+CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
+
+
+def _abs(path: str) -> str:
+    pure = PurePosixPath(path)
+    return str(pure if pure.is_absolute() else PurePosixPath(WORKDIR) / pure)
+
+
+class InMemorySandbox:
+    def __init__(self, files: dict[str, bytes] | None = None, handler: CommandHandler | None = None) -> None:
+        self.files: dict[str, bytes] = {_abs(k): v for k, v in (files or {}).items()}
+        self.baseline = dict(self.files)
+        self.handler = handler
+        self.commands: list[str] = []
+        self.interrupts = 0
+        self.closed = False
+        self._interrupted = asyncio.Event()
+
+    async def run(self, command: str, *, timeout: float | None = None, output_path: Path | None = None) -> CommandResult:
+        self.commands.append(command)
+        if command.startswith("sleep "):  # a long command that only interrupt() or the timeout ends
+            self._interrupted.clear()
+            try:
+                await asyncio.wait_for(self._interrupted.wait(), timeout)
+            except TimeoutError:
+                return CommandResult("", None, timed_out=True)
+            return CommandResult("", None, interrupted=True)
+        if self.handler is None:
+            return CommandResult(f"ran: {command}\n", 0)
+        result = self.handler(command)
+        return await result if not isinstance(result, CommandResult) else result
+
+    async def interrupt(self) -> None:
+        self.interrupts += 1
+        self._interrupted.set()
+
+    async def read_file(self, path: str) -> bytes:
+        path = _abs(path)
+        if path in self.files:
+            return self.files[path]
+        if self._is_dir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        self.files[_abs(path)] = data
+
+    def _is_dir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        return path == WORKDIR or any(f.startswith(prefix) for f in self.files)
+
+    async def path_kind(self, path: str) -> PathKind | None:
+        path = _abs(path)
+        if path in self.files:
+            return "file"
+        return "dir" if self._is_dir(path) else None
+
+    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+        root = _abs(path).rstrip("/") + "/"
+        entries: set[str] = set()
+        for name in self.files:
+            if not name.startswith(root):
+                continue
+            parts = name[len(root) :].split("/")
+            if any(p.startswith(".") for p in parts):
+                continue
+            for depth in range(1, min(len(parts), max_depth) + 1):
+                is_dir = depth < len(parts)
+                entries.add("/".join(parts[:depth]) + ("/" if is_dir else ""))
+        return sorted(entries)
+
+    async def changes(self) -> ChangeSet:
+        paths = sorted(set(self.files) | set(self.baseline))
+        out = []
+        for path in paths:
+            old, new = self.baseline.get(path), self.files.get(path)
+            if old != new:
+                out.append(make_change(str(PurePosixPath(path).relative_to(WORKDIR)), old, new))
+        return ChangeSet(files=tuple(out))
+
+    async def mark_synced(self, changes: ChangeSet) -> None:
+        for change in changes.files:
+            path = _abs(change.path)
+            if change.new_content is None:
+                self.baseline.pop(path, None)
+            else:
+                self.baseline[path] = change.new_content
+
+    async def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,16 @@
+"""The agent's tools. `default_tools()` is the set a session starts with."""
+
+from __future__ import annotations
+
+from core.tools.base import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
+from core.tools.basic import FinishTool, ThinkTool
+from core.tools.bash import BashTool
+from core.tools.editor import EditorTool
+
+
+def default_tools() -> dict[str, Tool]:
+    tools: list[Tool] = [BashTool(), EditorTool(), ThinkTool(), FinishTool()]
+    return {t.name: t for t in tools}
+
+
+__all__ = ["Observation", "Params", "Tool", "ToolCallError", "ToolContext", "default_tools", "parse_call"]

@@ -1,0 +1,99 @@
+"""What every tool is: a name, a pydantic parameter model (its JSON schema is what the model sees),
+and an async `execute` that turns validated parameters into an Observation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from core.messages import ToolCall, ToolSpec
+from core.protocols import Sandbox
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Observation:
+    output: str
+    error: bool = False
+    exit_code: int | None = None
+    timed_out: bool = False
+    truncated: bool = False
+    full_output_path: str | None = None
+    diff: str | None = None
+    path: str | None = None
+    finish: bool = False  # the agent said it is done
+
+
+@dataclass
+class ToolContext:
+    sandbox: Sandbox
+    session_dir: Path
+    call_id: str
+    command_timeout: float
+    # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)
+    edit_history: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+class Tool:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[type[Params]]
+
+    def spec(self) -> ToolSpec:
+        schema = self.params.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return ToolSpec(name=self.name, description=self.description, parameters=schema)
+
+    def title(self, params: Params) -> str:
+        """A one-line label for the action, shown in the editor and the terminal."""
+        return self.name
+
+    async def execute(self, params: Params, ctx: ToolContext) -> Observation:
+        raise NotImplementedError
+
+
+class ToolCallError(Exception):
+    """The model's tool call cannot be run; the message goes back to the model as an observation."""
+
+
+def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
+    tool = tools.get(call.name)
+    if tool is None:
+        raise ToolCallError(f"Unknown tool {call.name!r}. Available tools: {', '.join(sorted(tools))}.")
+    try:
+        raw: Any = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError as exc:
+        raise ToolCallError(
+            f"The arguments of tool {call.name!r} are not valid JSON ({exc.msg} at position {exc.pos}). "
+            "Send the arguments as one JSON object."
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ToolCallError(f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}.")
+    try:
+        return tool, tool.params.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "arguments"
+            problems.append(
+                f"missing required argument {where!r}" if err["type"] == "missing" else f"{where}: {err['msg']}"
+            )
+        raise ToolCallError(f"Invalid arguments for tool {call.name!r}: {'; '.join(problems)}.") from exc
+
+
+def decode_arguments(arguments: str) -> dict[str, Any]:
+    """Best-effort dict of the raw arguments, for policy and display (never raises)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,120 @@
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.eventlog import EventLog, EventLogError, read_events
+from core.events import (
+    EVENT_ADAPTER,
+    AgentMessage,
+    AgentMessageChunk,
+    ToolCallEvent,
+    ToolResultEvent,
+    UserMessage,
+)
+
+
+def test_events_are_frozen_and_strict() -> None:
+    event = UserMessage(text="hi")
+    with pytest.raises(ValidationError):
+        event.text = "changed"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        UserMessage(text="hi", surprise=1)  # type: ignore[call-arg]
+
+
+def test_discriminated_union_round_trips_every_kind() -> None:
+    event = ToolResultEvent(call_id="c1", tool="bash", output="ok", exit_code=0)
+    again = EVENT_ADAPTER.validate_json(event.model_dump_json())
+    assert again == event
+    assert isinstance(again, ToolResultEvent)
+
+
+def test_append_assigns_seq_and_replays(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {"id": "s"})
+    stored = [log.append(UserMessage(text=f"m{i}")) for i in range(5)]
+    assert [e.seq for e in stored] == [0, 1, 2, 3, 4]
+    log.close()
+    reopened, events = EventLog.open(tmp_path / "s")
+    assert events == stored
+    assert reopened.append(AgentMessage(text="next")).seq == 5
+
+
+def test_chunks_are_never_persisted(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {})
+    with pytest.raises(EventLogError):
+        log.append(AgentMessageChunk(text="x"))
+
+
+def test_torn_last_line_is_cut_on_open(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {})
+    for i in range(3):
+        log.append(UserMessage(text=f"m{i}"))
+    log.close()
+    path = tmp_path / "s" / "events.jsonl"
+    good_size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b'{"kind": "user_message", "seq": 3, "te')  # a crash mid-write
+    reopened, events = EventLog.open(tmp_path / "s")
+    assert [e.seq for e in events] == [0, 1, 2]
+    assert path.stat().st_size == good_size
+    assert reopened.append(UserMessage(text="after")).seq == 3
+    reopened.close()
+    assert [e.seq for e in read_events(tmp_path / "s")] == [0, 1, 2, 3]
+
+
+def test_complete_but_invalid_last_line_is_cut(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {})
+    log.append(UserMessage(text="m0"))
+    log.close()
+    path = tmp_path / "s" / "events.jsonl"
+    with path.open("ab") as f:
+        f.write(b'{"kind": "nonsense"}\n')
+    _, events = EventLog.open(tmp_path / "s")
+    assert len(events) == 1
+    assert path.read_bytes().count(b"\n") == 1
+
+
+def test_corruption_in_the_middle_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {})
+    for i in range(3):
+        log.append(UserMessage(text=f"m{i}"))
+    log.close()
+    path = tmp_path / "s" / "events.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = b"garbage"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(EventLogError, match=r"events.jsonl:2"):
+        EventLog.open(tmp_path / "s")
+
+
+def test_secrets_are_redacted_before_writing(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "s", {}, secrets=["sk-very-secret"])
+    log.append(ToolResultEvent(call_id="c", tool="bash", output="key is sk-very-secret"))
+    log.close()
+    text = (tmp_path / "s" / "events.jsonl").read_text()
+    assert "sk-very-secret" not in text
+    assert "[redacted]" in text
+
+
+def test_fork_keeps_events_up_to_seq(tmp_path: Path) -> None:
+    log = EventLog.create(tmp_path / "a", {})
+    for i in range(4):
+        log.append(UserMessage(text=f"m{i}"))
+    forked = log.fork(tmp_path / "b", 1, {"parent": "a"})
+    forked.close()
+    assert [e.seq for e in read_events(tmp_path / "b")] == [0, 1]
+
+
+def test_sync_fsyncs_only_when_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    log = EventLog.create(tmp_path / "s", {})
+    calls.clear()
+    log.sync()
+    assert calls == []
+    log.append(ToolCallEvent(call_id="c", tool="bash", arguments="{}"))
+    log.sync()
+    log.sync()
+    assert len(calls) == 1
