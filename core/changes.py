@@ -78,7 +78,9 @@ def make_change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
             fromfile="/dev/null" if old is None else f"a/{path}",
             tofile="/dev/null" if new is None else f"b/{path}",
         )
-        diff = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+        diff = "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+        )
     return FileChange(
         path=path,
         status=status,

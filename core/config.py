@@ -42,7 +42,9 @@ class Settings(BaseModel):
     output_limit: int = Field(30_000, ge=1000)
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)
-    max_budget: float | None = Field(None, gt=0, description="stop a session when its cost (USD) reaches this")
+    max_budget: float | None = Field(
+        None, gt=0, description="stop a session when its cost (USD) reaches this"
+    )
     prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
 

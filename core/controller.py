@@ -89,7 +89,9 @@ class Controller:
                 )
             except LLMError as exc:
                 return TurnOutcome("error", str(exc), iteration)
-            self.emit(UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model))
+            self.emit(
+                UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model)
+            )
             if reply.text:
                 self.emit(AgentMessage(text=reply.text))
             if not reply.tool_calls:
@@ -99,7 +101,11 @@ class Controller:
             self.sync()
             if finished is not None:
                 return TurnOutcome("end_turn", finished, iteration)
-        return TurnOutcome("max_iterations", f"stopped after {self.settings.max_iterations} steps", self.settings.max_iterations)
+        return TurnOutcome(
+            "max_iterations",
+            f"stopped after {self.settings.max_iterations} steps",
+            self.settings.max_iterations,
+        )
 
     def _stream(self, text: str) -> None:
         self.emit(AgentMessageChunk(text=text))
@@ -115,7 +121,11 @@ class Controller:
                 title = tool.title(params)
             except ToolCallError:
                 pass
-            actions.append(self.emit(ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)))
+            actions.append(
+                self.emit(
+                    ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)
+                )
+            )
         self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
         finished = None
         for call, action in zip(calls, actions, strict=True):

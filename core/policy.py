@@ -17,8 +17,38 @@ Decision = Literal["allow", "ask", "deny"]
 Risk = Literal["low", "medium", "high"]
 
 READ_ONLY_COMMANDS = frozenset(
-    "ls cat head tail wc grep rg find pwd echo printf which file stat du df tree diff cmp sort uniq "
-    "env printenv id whoami date true false test [".split()
+    [
+        "ls",
+        "cat",
+        "head",
+        "tail",
+        "wc",
+        "grep",
+        "rg",
+        "find",
+        "pwd",
+        "echo",
+        "printf",
+        "which",
+        "file",
+        "stat",
+        "du",
+        "df",
+        "tree",
+        "diff",
+        "cmp",
+        "sort",
+        "uniq",
+        "env",
+        "printenv",
+        "id",
+        "whoami",
+        "date",
+        "true",
+        "false",
+        "test",
+        "[",
+    ]
 )
 READ_ONLY_GIT = frozenset({"status", "diff", "log", "show", "branch", "rev-parse", "ls-files", "blame"})
 HIGH_RISK = re.compile(
@@ -106,10 +136,16 @@ class Policy:
                 continue
             if g.scope == "session":
                 return True
-            if g.scope == "command_prefix" and g.pattern is not None:
-                if str(args.get("command", "")).strip().startswith(g.pattern):
-                    return True
-            if g.scope == "path" and g.pattern is not None:
-                if str(args.get("path", "")).startswith(g.pattern):
-                    return True
+            if (
+                g.scope == "command_prefix"
+                and g.pattern is not None
+                and str(args.get("command", "")).strip().startswith(g.pattern)
+            ):
+                return True
+            if (
+                g.scope == "path"
+                and g.pattern is not None
+                and str(args.get("path", "")).startswith(g.pattern)
+            ):
+                return True
         return False

@@ -109,5 +109,4 @@ class Condenser(Protocol):
     def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]: ...
 
 
-class EventSink(Protocol):
-    def __call__(self, event: Event) -> None: ...
+EventSink = Callable[["Event"], None]

@@ -111,7 +111,9 @@ class Session:
     def start_sandbox(self) -> None:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
-            self._sandbox_task = asyncio.create_task(self._sandbox_factory(self.workspace, self.id, self.directory))
+            self._sandbox_task = asyncio.create_task(
+                self._sandbox_factory(self.workspace, self.id, self.directory)
+            )
 
     async def sandbox(self) -> Sandbox:
         self.start_sandbox()
@@ -148,7 +150,11 @@ class Session:
             outcome = TurnOutcome("error", f"{type(exc).__name__}: {exc}")
         for action in list(self.state.pending_calls.values()):
             reason = "cancelled by the user" if outcome.stop_reason == "cancelled" else outcome.message
-            self.emit(ToolResultEvent(call_id=action.call_id, tool=action.tool, output=f"Not completed: {reason}.", error=True))
+            self.emit(
+                ToolResultEvent(
+                    call_id=action.call_id, tool=action.tool, output=f"Not completed: {reason}.", error=True
+                )
+            )
         changes = await self._save_changes()
         end = self.emit(
             TurnEnded(
@@ -158,7 +164,7 @@ class Session:
                 iterations=outcome.iterations,
             )
         )
-        self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))  # type: ignore[arg-type]
+        self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))
         self.log.sync()
         assert isinstance(end, TurnEnded)
         return end
@@ -189,7 +195,11 @@ class Session:
         self._approvals[action.call_id] = future
         self.emit(
             ApprovalRequested(
-                call_id=action.call_id, tool=action.tool, arguments=action.arguments, risk=verdict.risk, reason=verdict.reason
+                call_id=action.call_id,
+                tool=action.tool,
+                arguments=action.arguments,
+                risk=verdict.risk,
+                reason=verdict.reason,
             )
         )
         self.emit(StateChanged(state="awaiting_approval"))
@@ -197,7 +207,9 @@ class Session:
         try:
             decision = await future
         except asyncio.CancelledError:
-            self.emit(ApprovalRejected(call_id=action.call_id, cancelled=True, reason="the turn was cancelled"))
+            self.emit(
+                ApprovalRejected(call_id=action.call_id, cancelled=True, reason="the turn was cancelled")
+            )
             raise
         finally:
             self._approvals.pop(action.call_id, None)

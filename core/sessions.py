@@ -106,7 +106,9 @@ class SessionManager:
         session.start_sandbox()
         return session
 
-    def _open(self, session_id: str, workspace: Path, settings: Settings, event_log: EventLog, state: State) -> Session:
+    def _open(
+        self, session_id: str, workspace: Path, settings: Settings, event_log: EventLog, state: State
+    ) -> Session:
         session = Session(
             session_id=session_id,
             workspace=workspace,
@@ -164,9 +166,13 @@ class SessionManager:
         state = replay(events)
         session = self._open(session_id, Path(meta["workspace"]), settings, event_log, state)
         for action in list(state.pending_calls.values()):
-            session.emit(ToolResultEvent(call_id=action.call_id, tool=action.tool, output=INTERRUPTED, error=True))
+            session.emit(
+                ToolResultEvent(call_id=action.call_id, tool=action.tool, output=INTERRUPTED, error=True)
+            )
         if state.turn_open:
-            session.emit(TurnEnded(stop_reason="error", message="the previous process stopped during this turn"))
+            session.emit(
+                TurnEnded(stop_reason="error", message="the previous process stopped during this turn")
+            )
             session.emit(StateChanged(state="error", reason="interrupted"))
         event_log.sync()
         return session
@@ -179,7 +185,13 @@ class SessionManager:
         upto = source.state.last_seq if upto_seq is None else upto_seq
         new_id = new_session_id()
         now = time.time()
-        meta = {**read_meta(source.directory), "id": new_id, "created": now, "updated": now, "parent": session_id}
+        meta = {
+            **read_meta(source.directory),
+            "id": new_id,
+            "created": now,
+            "updated": now,
+            "parent": session_id,
+        }
         event_log = source.log.fork(self.root / new_id, upto, meta)
         state = replay(read_events(event_log.directory))
         session = self._open(new_id, source.workspace, source.settings, event_log, state)

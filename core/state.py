@@ -50,7 +50,9 @@ class State:
                 self._add_tool_call(event)
             case "tool_result":
                 self.pending_calls.pop(event.call_id, None)
-                self.messages.append(ChatMessage(role="tool", content=event.output, tool_call_id=event.call_id))
+                self.messages.append(
+                    ChatMessage(role="tool", content=event.output, tool_call_id=event.call_id)
+                )
             case "usage":
                 self.usage = event.session
             case "state_changed":

@@ -29,7 +29,9 @@ class InMemorySandbox:
         self.closed = False
         self._interrupted = asyncio.Event()
 
-    async def run(self, command: str, *, timeout: float | None = None, output_path: Path | None = None) -> CommandResult:
+    async def run(
+        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+    ) -> CommandResult:
         self.commands.append(command)
         if command.startswith("sleep "):  # a long command that only interrupt() or the timeout ends
             self._interrupted.clear()

@@ -19,7 +19,9 @@ def call(name: str, arguments: dict[str, Any] | str | None = None, call_id: str 
 
 
 def reply(text: str | None = None, *calls: ToolCall, cost: float = 0.0) -> LLMReply:
-    return LLMReply(text=text, tool_calls=calls, usage=Usage(prompt_tokens=10, completion_tokens=5, cost=cost))
+    return LLMReply(
+        text=text, tool_calls=calls, usage=Usage(prompt_tokens=10, completion_tokens=5, cost=cost)
+    )
 
 
 class ScriptedLLM:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.tools.base import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
-from core.tools.basic import FinishTool, ThinkTool
 from core.tools.bash import BashTool
+from core.tools.basic import FinishTool, ThinkTool
 from core.tools.editor import EditorTool
 
 

@@ -77,7 +77,9 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
             "Send the arguments as one JSON object."
         ) from exc
     if not isinstance(raw, dict):
-        raise ToolCallError(f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}.")
+        raise ToolCallError(
+            f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}."
+        )
     try:
         return tool, tool.params.model_validate(raw)
     except ValidationError as exc:
@@ -85,7 +87,9 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "arguments"
             problems.append(
-                f"missing required argument {where!r}" if err["type"] == "missing" else f"{where}: {err['msg']}"
+                f"missing required argument {where!r}"
+                if err["type"] == "missing"
+                else f"{where}: {err['msg']}"
             )
         raise ToolCallError(f"Invalid arguments for tool {call.name!r}: {'; '.join(problems)}.") from exc
 

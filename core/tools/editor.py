@@ -74,7 +74,9 @@ class EditorTool(Tool):
             raise EditorError(f"The path {path} does not exist. Please provide a valid path.")
         if kind == "dir":
             if p.view_range:
-                raise EditorError("The `view_range` parameter is not allowed when `path` points to a directory.")
+                raise EditorError(
+                    "The `view_range` parameter is not allowed when `path` points to a directory."
+                )
             entries = await ctx.sandbox.list_dir(path, max_depth=2)
             listing = "\n".join([path, *(f"{path.rstrip('/')}/{e}" for e in entries)])
             return Observation(
@@ -112,7 +114,9 @@ class EditorTool(Tool):
             raise EditorError("Parameter `file_text` is required for command: create")
         kind = await ctx.sandbox.path_kind(path)
         if kind is not None:
-            raise EditorError(f"File already exists at: {path}. Cannot overwrite files using command `create`.")
+            raise EditorError(
+                f"File already exists at: {path}. Cannot overwrite files using command `create`."
+            )
         new = p.file_text.encode()
         await ctx.sandbox.write_file(path, new)
         ctx.edit_history.setdefault(path, []).append(b"")  # undo of a create empties the file
@@ -192,7 +196,9 @@ class EditorTool(Tool):
 def _check_path(path: str) -> str:
     if not path.startswith("/"):
         suggestion = f"{WORKDIR}/{path.lstrip('./')}"
-        raise EditorError(f"The path {path} is not an absolute path, it should start with `/`. Maybe you meant {suggestion}?")
+        raise EditorError(
+            f"The path {path} is not an absolute path, it should start with `/`. Maybe you meant {suggestion}?"
+        )
     return str(PurePosixPath(path))
 
 

@@ -3,20 +3,26 @@ from pathlib import Path
 import pytest
 
 from core.testing.fake_sandbox import InMemorySandbox
-from core.tools.base import ToolContext
+from core.tools.base import Observation, ToolContext
 from core.tools.editor import EditorParams, EditorTool
 
 
 @pytest.fixture
 def sandbox() -> InMemorySandbox:
-    return InMemorySandbox({"app.py": b"def f():\n    return 1\n\nx = f()\nprint(x)\n", "pkg/mod.py": b"a = 1\n"})
+    return InMemorySandbox(
+        {"app.py": b"def f():\n    return 1\n\nx = f()\nprint(x)\n", "pkg/mod.py": b"a = 1\n"}
+    )
 
 
-def ctx(sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None) -> ToolContext:
+def ctx(
+    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None
+) -> ToolContext:
     return ToolContext(sandbox, tmp_path, "c1", 10.0, history if history is not None else {})
 
 
-async def edit(sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None, **kw: object):  # type: ignore[no-untyped-def]
+async def edit(
+    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None, **kw: object
+) -> Observation:
     return await EditorTool().execute(EditorParams.model_validate(kw), ctx(sandbox, tmp_path, history))
 
 
@@ -52,7 +58,9 @@ async def test_missing_path(sandbox: InMemorySandbox, tmp_path: Path) -> None:
 
 
 async def test_create_and_refuse_overwrite(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    obs = await edit(sandbox, tmp_path, command="create", path="/workspace/new/hello.py", file_text="print('hi')\n")
+    obs = await edit(
+        sandbox, tmp_path, command="create", path="/workspace/new/hello.py", file_text="print('hi')\n"
+    )
     assert obs.output == "File created successfully at: /workspace/new/hello.py"
     assert sandbox.files["/workspace/new/hello.py"] == b"print('hi')\n"
     assert obs.diff is not None and "+print('hi')" in obs.diff
@@ -61,7 +69,14 @@ async def test_create_and_refuse_overwrite(sandbox: InMemorySandbox, tmp_path: P
 
 
 async def test_str_replace_unique_match_with_snippet(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    obs = await edit(sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="return 1", new_str="return 2")
+    obs = await edit(
+        sandbox,
+        tmp_path,
+        command="str_replace",
+        path="/workspace/app.py",
+        old_str="return 1",
+        new_str="return 2",
+    )
     assert not obs.error
     assert sandbox.files["/workspace/app.py"].startswith(b"def f():\n    return 2\n")
     assert "has been edited" in obs.output and "     2\t    return 2" in obs.output
@@ -69,30 +84,49 @@ async def test_str_replace_unique_match_with_snippet(sandbox: InMemorySandbox, t
 
 
 async def test_str_replace_no_match(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    obs = await edit(sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="return 3", new_str="x")
+    obs = await edit(
+        sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="return 3", new_str="x"
+    )
     assert obs.error
-    assert obs.output == "No replacement was performed, old_str `return 3` did not appear verbatim in /workspace/app.py."
+    assert (
+        obs.output
+        == "No replacement was performed, old_str `return 3` did not appear verbatim in /workspace/app.py."
+    )
 
 
 async def test_str_replace_multiple_matches_names_lines(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    obs = await edit(sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="f()", new_str="g()")
+    obs = await edit(
+        sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="f()", new_str="g()"
+    )
     assert obs.error
     assert "Multiple occurrences of old_str `f()` in lines [1, 4]" in obs.output
     assert sandbox.files["/workspace/app.py"].startswith(b"def f():")
 
 
 async def test_insert_and_bounds(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    obs = await edit(sandbox, tmp_path, command="insert", path="/workspace/pkg/mod.py", insert_line=0, new_str="import os")
+    obs = await edit(
+        sandbox, tmp_path, command="insert", path="/workspace/pkg/mod.py", insert_line=0, new_str="import os"
+    )
     assert not obs.error
     assert sandbox.files["/workspace/pkg/mod.py"] == b"import os\na = 1\n"
-    bad = await edit(sandbox, tmp_path, command="insert", path="/workspace/pkg/mod.py", insert_line=99, new_str="x")
+    bad = await edit(
+        sandbox, tmp_path, command="insert", path="/workspace/pkg/mod.py", insert_line=99, new_str="x"
+    )
     assert bad.error and "[0, 3]" in bad.output
 
 
 async def test_undo_edit_restores_previous_content(sandbox: InMemorySandbox, tmp_path: Path) -> None:
     history: dict[str, list[bytes]] = {}
     before = sandbox.files["/workspace/app.py"]
-    await edit(sandbox, tmp_path, history, command="str_replace", path="/workspace/app.py", old_str="print(x)", new_str="print(x + 1)")
+    await edit(
+        sandbox,
+        tmp_path,
+        history,
+        command="str_replace",
+        path="/workspace/app.py",
+        old_str="print(x)",
+        new_str="print(x + 1)",
+    )
     obs = await edit(sandbox, tmp_path, history, command="undo_edit", path="/workspace/app.py")
     assert "undone successfully" in obs.output
     assert sandbox.files["/workspace/app.py"] == before

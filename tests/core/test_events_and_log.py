@@ -20,7 +20,7 @@ def test_events_are_frozen_and_strict() -> None:
     with pytest.raises(ValidationError):
         event.text = "changed"  # type: ignore[misc]
     with pytest.raises(ValidationError):
-        UserMessage(text="hi", surprise=1)  # type: ignore[call-arg]
+        UserMessage.model_validate({"text": "hi", "surprise": 1})
 
 
 def test_discriminated_union_round_trips_every_kind() -> None:
@@ -109,7 +109,12 @@ def test_fork_keeps_events_up_to_seq(tmp_path: Path) -> None:
 def test_sync_fsyncs_only_when_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+
+    def counting_fsync(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
     log = EventLog.create(tmp_path / "s", {})
     calls.clear()
     log.sync()

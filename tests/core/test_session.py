@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.errors import LLMConnectionError, SessionError
+from core.errors import LLMConnectionError, LLMError, SessionError
 from core.eventlog import read_events
-from core.events import ApprovalRequested, Event, ToolResultEvent
+from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
 from core.session import Decision
 from core.sessions import SessionManager
@@ -18,15 +18,18 @@ from core.testing.scripted_llm import ScriptedLLM, call, reply
 
 
 def make_manager(
-    tmp_path: Path, replies: Sequence[LLMReply | Exception], sandbox: InMemorySandbox | None = None, **settings: object
+    tmp_path: Path,
+    replies: Sequence[LLMReply | LLMError],
+    sandbox: InMemorySandbox | None = None,
+    **settings: object,
 ) -> tuple[SessionManager, ScriptedLLM, InMemorySandbox]:
-    llm = ScriptedLLM(replies)  # type: ignore[arg-type]
+    llm = ScriptedLLM(replies)
     box = sandbox or InMemorySandbox()
 
     async def sandbox_factory(workspace: Path, session_id: str, session_dir: Path) -> InMemorySandbox:
         return box
 
-    s = Settings(model="scripted", sessions_dir=tmp_path / "sessions", **settings)  # type: ignore[arg-type]
+    s = Settings.model_validate({"model": "scripted", "sessions_dir": tmp_path / "sessions", **settings})
     return SessionManager(s, sandbox_factory, lambda _: llm), llm, box
 
 
@@ -40,7 +43,13 @@ async def test_a_turn_runs_tools_and_finishes(tmp_path: Path, workspace: Path) -
     manager, llm, box = make_manager(
         tmp_path,
         [
-            reply("Creating the file.", call("editor", {"command": "create", "path": "/workspace/hello.py", "file_text": "print('hi')\n"})),
+            reply(
+                "Creating the file.",
+                call(
+                    "editor",
+                    {"command": "create", "path": "/workspace/hello.py", "file_text": "print('hi')\n"},
+                ),
+            ),
             reply(None, call("bash", {"command": "python3 hello.py"})),
             reply(None, call("finish", {"message": "Done: hello.py prints hi."})),
         ],
@@ -58,7 +67,9 @@ async def test_a_turn_runs_tools_and_finishes(tmp_path: Path, workspace: Path) -
     assert "agent_message_chunk" in kinds  # streamed text reached subscribers
     # the model saw the first result before the second call: tool messages answer their calls
     second_request = llm.requests[1]
-    assert second_request[-1].role == "tool" and "File created successfully" in (second_request[-1].content or "")
+    assert second_request[-1].role == "tool" and "File created successfully" in (
+        second_request[-1].content or ""
+    )
     assert second_request[-2].tool_calls[0].name == "editor"
     await manager.aclose()
     persisted = read_events(session.directory)
@@ -67,7 +78,7 @@ async def test_a_turn_runs_tools_and_finishes(tmp_path: Path, workspace: Path) -
 
 
 async def test_malformed_tool_calls_become_observations(tmp_path: Path, workspace: Path) -> None:
-    manager, llm, _ = make_manager(
+    manager, _, _ = make_manager(
         tmp_path,
         [
             reply(None, call("nope", {})),
@@ -88,7 +99,9 @@ async def test_malformed_tool_calls_become_observations(tmp_path: Path, workspac
 
 async def test_max_iterations(tmp_path: Path, workspace: Path) -> None:
     manager, _, _ = make_manager(
-        tmp_path, [reply(None, call("bash", {"command": f"echo {i}"}, call_id=f"c{i}")) for i in range(10)], max_iterations=3
+        tmp_path,
+        [reply(None, call("bash", {"command": f"echo {i}"}, call_id=f"c{i}")) for i in range(10)],
+        max_iterations=3,
     )
     session = await manager.create(workspace)
     end = await session.prompt("loop")
@@ -106,7 +119,9 @@ async def test_llm_error_ends_the_turn_with_a_clear_message(tmp_path: Path, work
 
 async def test_budget_cap_stops_the_session(tmp_path: Path, workspace: Path) -> None:
     manager, _, _ = make_manager(
-        tmp_path, [reply(None, call("think", {"thought": "t"}, call_id=f"c{i}"), cost=0.6) for i in range(5)], max_budget=1.0
+        tmp_path,
+        [reply(None, call("think", {"thought": "t"}, call_id=f"c{i}"), cost=0.6) for i in range(5)],
+        max_budget=1.0,
     )
     session = await manager.create(workspace)
     end = await session.prompt("spend")
@@ -116,7 +131,9 @@ async def test_budget_cap_stops_the_session(tmp_path: Path, workspace: Path) -> 
 
 
 async def test_cancel_kills_the_running_command(tmp_path: Path, workspace: Path) -> None:
-    manager, _, box = make_manager(tmp_path, [reply(None, call("bash", {"command": "sleep 100"}, call_id="long"))])
+    manager, _, box = make_manager(
+        tmp_path, [reply(None, call("bash", {"command": "sleep 100"}, call_id="long"))]
+    )
     session = await manager.create(workspace)
     started = asyncio.Event()
     session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
@@ -147,7 +164,9 @@ async def test_prompt_while_busy_is_refused(tmp_path: Path, workspace: Path) -> 
     await manager.aclose()
 
 
-async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(tmp_path: Path, workspace: Path) -> None:
+async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(
+    tmp_path: Path, workspace: Path
+) -> None:
     manager, _, box = make_manager(
         tmp_path,
         [
@@ -164,7 +183,9 @@ async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(tmp_p
     def answer(event: Event) -> None:
         if isinstance(event, ApprovalRequested):
             asked.append(event.call_id)
-            decision = Decision(allow=False) if event.call_id == "c1" else Decision(allow=True, scope="session")
+            decision = (
+                Decision(allow=False) if event.call_id == "c1" else Decision(allow=True, scope="session")
+            )
             asyncio.get_running_loop().call_soon(session.decide, event.call_id, decision)
 
     session.subscribe(answer)
@@ -181,7 +202,9 @@ async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(tmp_p
 
 async def test_cancel_answers_a_pending_approval_cancelled(tmp_path: Path, workspace: Path) -> None:
     manager, _, box = make_manager(
-        tmp_path, [reply(None, call("bash", {"command": "rm -rf /tmp/x"}, call_id="c1"))], approval_mode="risky"
+        tmp_path,
+        [reply(None, call("bash", {"command": "rm -rf /tmp/x"}, call_id="c1"))],
+        approval_mode="risky",
     )
     session = await manager.create(workspace)
     asked = asyncio.Event()
@@ -192,15 +215,22 @@ async def test_cancel_answers_a_pending_approval_cancelled(tmp_path: Path, works
     await session.cancel()
     end = await turn
     assert end.stop_reason == "cancelled" and box.commands == []
-    rejected = [e for e in read_events(session.directory) if e.kind == "approval_rejected"]
-    assert rejected and rejected[0].cancelled  # type: ignore[union-attr]
+    rejected = [e for e in read_events(session.directory) if isinstance(e, ApprovalRejected)]
+    assert rejected and rejected[0].cancelled
     await manager.aclose()
 
 
 async def test_read_only_mode_denies_writes(tmp_path: Path, workspace: Path) -> None:
     manager, _, box = make_manager(
         tmp_path,
-        [reply(None, call("bash", {"command": "ls"}, call_id="a"), call("bash", {"command": "touch x"}, call_id="b")), reply("ok")],
+        [
+            reply(
+                None,
+                call("bash", {"command": "ls"}, call_id="a"),
+                call("bash", {"command": "touch x"}, call_id="b"),
+            ),
+            reply("ok"),
+        ],
         approval_mode="read_only",
     )
     session = await manager.create(workspace)
@@ -210,7 +240,9 @@ async def test_read_only_mode_denies_writes(tmp_path: Path, workspace: Path) -> 
 
 
 async def test_load_replays_and_reports_an_interrupted_action(tmp_path: Path, workspace: Path) -> None:
-    manager, _, _ = make_manager(tmp_path, [reply(None, call("bash", {"command": "sleep 100"}, call_id="long"))])
+    manager, _, _ = make_manager(
+        tmp_path, [reply(None, call("bash", {"command": "sleep 100"}, call_id="long"))]
+    )
     session = await manager.create(workspace)
     started = asyncio.Event()
     session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
@@ -251,7 +283,7 @@ async def test_bad_workspace_and_no_model(tmp_path: Path) -> None:
     manager, _, _ = make_manager(tmp_path, [])
     with pytest.raises(SessionError, match="does not exist"):
         await manager.create(tmp_path / "missing")
-    manager.settings = Settings(sessions_dir=tmp_path / "s")
+    manager.settings = Settings.model_validate({"sessions_dir": tmp_path / "s"})
     with pytest.raises(Exception, match="SIDEHAND_MODEL"):
         await manager.create(tmp_path)
 
@@ -261,7 +293,21 @@ async def test_apply_changes_writes_the_host_workspace(tmp_path: Path, workspace
     box = InMemorySandbox({"keep.txt": b"old\n"})
     manager, _, _ = make_manager(
         tmp_path,
-        [reply(None, call("editor", {"command": "str_replace", "path": "/workspace/keep.txt", "old_str": "old", "new_str": "new"})), reply("ok")],
+        [
+            reply(
+                None,
+                call(
+                    "editor",
+                    {
+                        "command": "str_replace",
+                        "path": "/workspace/keep.txt",
+                        "old_str": "old",
+                        "new_str": "new",
+                    },
+                ),
+            ),
+            reply("ok"),
+        ],
         sandbox=box,
     )
     session = await manager.create(workspace)

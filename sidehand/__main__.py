@@ -1,0 +1,3 @@
+from sidehand.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""What `sidehand run` shows on stderr while the agent works (stdout stays clean for scripts)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from core.events import Event
+
+
+class ProgressPrinter:
+    def __init__(self, stream: TextIO = sys.stderr, verbose: bool = False) -> None:
+        self.stream = stream
+        self.verbose = verbose
+        self._streaming = False
+
+    def _line(self, text: str) -> None:
+        if self._streaming:
+            self.stream.write("\n")
+            self._streaming = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def status(self, text: str) -> None:
+        self._line(f"… {text}")
+
+    def __call__(self, event: Event) -> None:
+        match event.kind:
+            case "agent_message_chunk":
+                self.stream.write(event.text)
+                self.stream.flush()
+                self._streaming = True
+            case "agent_message":
+                if not self._streaming:
+                    self._line(event.text)
+                self._streaming = False
+                self.stream.write("\n")
+            case "tool_call":
+                self._line(f"▸ {event.tool}: {event.title or event.arguments[:100]}")
+            case "tool_result":
+                first = event.output.strip().splitlines()[-1] if event.output.strip() else ""
+                mark = "✗" if event.error else "✓"
+                body = event.output if self.verbose else first[:200]
+                self._line(f"  {mark} {body}")
+            case "approval_requested":
+                self._line(
+                    f"? approval needed ({event.risk} risk: {event.reason}) for {event.tool} {event.arguments}"
+                )
+            case "turn_ended":
+                changes = ", ".join(event.changes) or "no changes"
+                self._line(f"■ {event.stop_reason}: {event.message[:300]}\n  changes: {changes}")
+            case _:
+                pass
