@@ -175,6 +175,7 @@ class SessionManager:
             )
             session.emit(StateChanged(state="error", reason="interrupted"))
         event_log.sync()
+        session.start_sandbox()
         return session
 
     async def fork(self, session_id: str, upto_seq: int | None = None) -> Session:

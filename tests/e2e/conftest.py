@@ -1,0 +1,66 @@
+"""End-to-end fixtures: the real Docker sandbox and the scripted model server reached through
+litellm, exactly as a user's provider would be."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.sessions import SessionManager
+from core.testing.scripted_server import Script, ScriptedLLMServer
+from sidehand.wiring import build_manager
+
+pytestmark = pytest.mark.docker
+
+CLI = [sys.executable, "-m", "sidehand"]
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedLLMServer]:
+    with ScriptedLLMServer(Script()) as srv:
+        yield srv
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+def settings_for(server: ScriptedLLMServer, tmp_path: Path, **extra: object) -> Settings:
+    return Settings.model_validate(
+        {
+            "model": "openai/scripted",
+            "api_base": server.base_url,
+            "api_key": "sk-test-not-a-real-key",
+            "sessions_dir": tmp_path / "sessions",
+            "llm_retries": 0,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+async def manager(server: ScriptedLLMServer, tmp_path: Path) -> AsyncIterator[SessionManager]:
+    m = build_manager(settings_for(server, tmp_path, command_timeout=20))
+    yield m
+    await m.aclose()
+
+
+def cli_env(server: ScriptedLLMServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env.update(
+        SIDEHAND_MODEL="openai/scripted",
+        SIDEHAND_API_BASE=server.base_url,
+        SIDEHAND_API_KEY="sk-test-not-a-real-key",
+        SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
+        SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        **extra,
+    )
+    return env

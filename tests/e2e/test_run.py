@@ -1,0 +1,280 @@
+"""`sidehand run` and the session API doing real tasks in the Docker sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from core.eventlog import read_events
+from core.events import ToolResultEvent
+from core.sessions import SessionManager
+from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
+from sidehand.wiring import build_manager
+from tests.e2e.conftest import CLI, cli_env, settings_for
+
+pytestmark = pytest.mark.docker
+
+HELLO = Script(
+    turns=(
+        Turn.call(
+            "editor",
+            {
+                "command": "create",
+                "path": "/workspace/hello.py",
+                "file_text": 'print("Hello from Sidehand")\n',
+            },
+        ),
+        Turn.call("bash", {"command": "python3 hello.py"}),
+        Turn.call("finish", {"message": "Created hello.py; it prints Hello from Sidehand."}),
+    )
+)
+
+
+def results(directory: Path) -> list[ToolResultEvent]:
+    return [e for e in read_events(directory) if isinstance(e, ToolResultEvent)]
+
+
+def test_cli_run_creates_hello_and_applies(
+    server: ScriptedLLMServer, tmp_path: Path, workspace: Path
+) -> None:
+    server.set_script(HELLO)
+    done = subprocess.run(
+        [
+            *CLI,
+            "run",
+            "Create hello.py that prints Hello from Sidehand and run it",
+            "--workspace",
+            str(workspace),
+            "--apply",
+        ],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (workspace / "hello.py").read_text() == 'print("Hello from Sidehand")\n'
+    assert "Created hello.py" in done.stdout
+    assert "applied 1 change" in done.stderr
+    (session_dir,) = (tmp_path / "sessions").iterdir()
+    outputs = [r.output for r in results(session_dir)]
+    assert "Hello from Sidehand" in outputs[1] and "[exit code: 0]" in outputs[1]
+    assert "sk-test-not-a-real-key" not in (session_dir / "events.jsonl").read_text()
+    shown = subprocess.run(
+        [*CLI, "sessions", "show", session_dir.name],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(shown.stdout.splitlines()[0])["kind"] == "user_message"
+
+
+def test_cli_without_apply_leaves_the_workspace_alone(
+    server: ScriptedLLMServer, tmp_path: Path, workspace: Path
+) -> None:
+    server.set_script(HELLO)
+    done = subprocess.run(
+        [*CLI, "run", "make hello", "--workspace", str(workspace)],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (workspace / "hello.py").exists()
+    (session_dir,) = (tmp_path / "sessions").iterdir()
+    assert '+print("Hello from Sidehand")' in (session_dir / "changes.patch").read_text()
+
+
+def test_cli_without_a_model_names_the_settings(tmp_path: Path, workspace: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env["SIDEHAND_CONFIG"] = str(tmp_path / "none.toml")
+    done = subprocess.run(
+        [*CLI, "run", "x", "--workspace", str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "SIDEHAND_MODEL" in done.stderr and "SIDEHAND_API_BASE" in done.stderr
+
+
+def test_cli_bad_workspace_and_unknown_image(server: ScriptedLLMServer, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "run", "x", "--workspace", str(tmp_path / "missing")],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    (tmp_path / "ws2").mkdir()
+    done = subprocess.run(
+        [*CLI, "run", "x", "--workspace", str(tmp_path / "ws2"), "--image", "sidehand/no-such-image:1"],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "sidehand/no-such-image:1" in done.stderr and "build-base" in done.stderr
+
+
+def test_cli_unreachable_model_server(tmp_path: Path, workspace: Path, server: ScriptedLLMServer) -> None:
+    env = cli_env(server, tmp_path, SIDEHAND_API_BASE="http://127.0.0.1:9/v1", SIDEHAND_LLM_RETRIES="0")
+    done = subprocess.run(
+        [*CLI, "run", "x", "--workspace", str(workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "127.0.0.1:9" in done.stderr
+    (session_dir,) = (tmp_path / "sessions").iterdir()
+    assert read_events(session_dir)[-1].kind == "state_changed"  # the log is complete and valid
+
+
+async def test_multi_step_str_replace_edit(
+    server: ScriptedLLMServer, manager: SessionManager, workspace: Path
+) -> None:
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a - b\n\n\nprint(add(2, 3))\n")
+    server.set_script(
+        Script(
+            turns=(
+                Turn.call("editor", {"command": "view", "path": "/workspace/calc.py"}),
+                Turn.call("bash", {"command": "python3 calc.py"}),
+                Turn.call(
+                    "editor",
+                    {
+                        "command": "str_replace",
+                        "path": "/workspace/calc.py",
+                        "old_str": "return a - b",
+                        "new_str": "return a + b",
+                    },
+                ),
+                Turn.call("bash", {"command": "python3 calc.py"}),
+                Turn.say("Fixed add()."),
+            )
+        )
+    )
+    session = await manager.create(workspace)
+    end = await session.prompt("fix add")
+    assert end.stop_reason == "end_turn" and end.changes == ("M calc.py",)
+    outs = [r.output for r in results(session.directory)]
+    assert "     2\t    return a - b" in outs[0]
+    assert outs[1].startswith("-1") and outs[3].startswith("5")
+    changes = await session.changes()
+    assert "-    return a - b\n+    return a + b" in changes.files[0].diff
+    assert (workspace / "calc.py").read_text().count("a - b") == 1  # host untouched until applied
+    await session.apply_changes()
+    assert "return a + b" in (workspace / "calc.py").read_text()
+
+
+async def test_failing_and_timed_out_commands(
+    server: ScriptedLLMServer, manager: SessionManager, workspace: Path
+) -> None:
+    server.set_script(
+        Script(
+            turns=(
+                Turn.call("bash", {"command": "cd /tmp && ls /nonexistent"}),
+                Turn.call("bash", {"command": "sleep 30", "timeout": 1}),
+                Turn.call("bash", {"command": "pwd"}),
+                Turn.say("done"),
+            )
+        )
+    )
+    session = await manager.create(workspace)
+    end = await session.prompt("try things")
+    assert end.stop_reason == "end_turn"
+    failing, timed_out, pwd = results(session.directory)
+    assert failing.error and failing.exit_code == 2 and "No such file" in failing.output
+    assert timed_out.timed_out and "timed out after 1s" in timed_out.output
+    assert pwd.output.startswith("/tmp")  # the shell survived the timeout, cwd kept
+
+
+async def test_cancel_in_the_middle_of_a_long_command(
+    server: ScriptedLLMServer, manager: SessionManager, workspace: Path
+) -> None:
+    server.set_script(Script(turns=(Turn.call("bash", {"command": "sleep 60"}), Turn.say("never"))))
+    session = await manager.create(workspace)
+    started = asyncio.Event()
+    session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
+    turn = asyncio.create_task(session.prompt("wait"))
+    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.sleep(0.5)  # let the command start in the container
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await session.cancel()
+    end = await asyncio.wait_for(turn, 15)
+    assert end.stop_reason == "cancelled"
+    assert loop.time() - t0 < 10
+    sandbox = await session.sandbox()
+    after = await sandbox.run("ps -eo comm | grep -c '^sleep' || true", timeout=10)
+    assert after.output.strip() == "0"  # the command was killed, the shell still answers
+
+
+def test_killed_process_session_loads_from_its_log(
+    server: ScriptedLLMServer, tmp_path: Path, workspace: Path
+) -> None:
+    server.set_script(
+        Script(
+            turns=(Turn.call("bash", {"command": "echo first"}), Turn.call("bash", {"command": "sleep 120"}))
+        )
+    )
+    proc = subprocess.Popen(
+        [*CLI, "run", "long task", "--workspace", str(workspace)],
+        env=cli_env(server, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server.wait_until(lambda: len(server.requests) >= 2, timeout=90)
+        sessions = tmp_path / "sessions"
+        session_dir = next(sessions.iterdir())
+        deadline = 60.0
+        while deadline > 0 and '"sleep 120"' not in (session_dir / "events.jsonl").read_text():
+            deadline -= 0.1
+            subprocess.run(["sleep", "0.1"], check=True)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    before = read_events(session_dir)
+    assert [r.output.splitlines()[0] for r in results(session_dir)] == ["first"]
+
+    async def resume() -> None:
+        server.set_script(Script(turns=(Turn.say("Resumed."),)))
+        manager = build_manager(settings_for(server, tmp_path))
+        session = await manager.load(session_dir.name)
+        after = read_events(session_dir)
+        assert after[: len(before)] == before  # nothing acknowledged was lost
+        interrupted = results(session_dir)[-1]
+        assert "not re-run" in interrupted.output
+        end = await session.prompt("go on")
+        assert end.stop_reason == "end_turn" and end.message == "Resumed."
+        await manager.aclose()
+
+    asyncio.run(resume())
+    # the killed process's container is reaped by the next process that starts sandboxes
+    client = docker.from_env()
+    leftovers = client.containers.list(all=True, filters={"label": f"sidehand.session={session_dir.name}"})
+    assert leftovers == []
