@@ -1,0 +1,269 @@
+"""The change set over LSP: list, accept (through workspace/applyEdit, so the edit lands in the
+editor's undo history, or to disk) and reject (revert in the sandbox copy), per file and per hunk."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from agent_lsp import protocol as p
+from agent_lsp.documents import host_text, open_version, path_to_uri
+from agent_lsp.hunks import Hunk, HunkMismatch, apply_hunks, parse_hunks, revert_hunks
+from agent_lsp.sessions import rpc_error
+from core.changes import ChangeSet, FileChange, make_change
+from core.errors import SidehandError
+from core.protocols import WORKDIR
+from core.session import Session
+
+if TYPE_CHECKING:
+    from agent_lsp.server import SidehandServer
+
+log = logging.getLogger(__name__)
+ANNOTATION = "sidehand"
+
+
+def file_json(change: FileChange) -> dict[str, Any]:
+    return {
+        "path": change.path,
+        "status": change.status,
+        "binary": change.binary,
+        "diff": change.diff,
+        "hunks": [h.to_json() for h in parse_hunks(change.diff)],
+    }
+
+
+def select(changes: ChangeSet, params: p.ChangesParams) -> list[tuple[FileChange, list[Hunk] | None]]:
+    """The chosen files, each with its chosen hunks (None: the whole file)."""
+    by_path = {c.path: c for c in changes.files}
+    if params.paths is None and params.hunks is None:
+        return [(c, None) for c in changes.files]
+    chosen: list[tuple[FileChange, list[Hunk] | None]] = []
+    for path in params.paths or ():
+        if path not in by_path:
+            raise JsonRpcException(code=p.INVALID_PARAMS, message=f"no change to {path!r} in this session")
+        chosen.append((by_path[path], None))
+    for selection in params.hunks or ():
+        path, indexes = selection.path, selection.indexes
+        change = by_path.get(path)
+        if change is None:
+            raise JsonRpcException(code=p.INVALID_PARAMS, message=f"no change to {path!r} in this session")
+        hunks = parse_hunks(change.diff)
+        if change.binary or any(i < 0 or i >= len(hunks) for i in indexes):
+            raise JsonRpcException(
+                code=p.INVALID_PARAMS,
+                message=f"{path!r} has {len(hunks)} hunk(s) (indexes 0..{len(hunks) - 1}); got {list(indexes)}",
+            )
+        chosen.append((change, [hunks[i] for i in sorted(set(indexes))]))
+    return chosen
+
+
+def base_text(change: FileChange) -> str | None:
+    """The text the sandbox started from (None: the file did not exist)."""
+    if change.status == "added":
+        return None
+    new = (change.new_content or b"").decode() if change.new_content is not None else ""
+    return revert_hunks(new, parse_hunks(change.diff))
+
+
+class ChangeReview:
+    def __init__(self, server: SidehandServer) -> None:
+        self.server = server
+
+    async def list_changes(self, session: Session) -> dict[str, Any]:
+        changes = await session.changes()
+        return {"sessionId": session.id, "files": [file_json(c) for c in changes.files]}
+
+    async def accept(self, session: Session, params: p.ChangesParams) -> dict[str, Any]:
+        changes = await session.changes()
+        chosen = select(changes, params)
+        if not chosen:
+            return {"applied": True, "written": [], "via": "none"}
+        can_edit = self.server.client_can_apply_edit()
+        via = params.write or ("editor" if can_edit else "disk")
+        if via == "editor" and not can_edit:
+            raise JsonRpcException(code=p.INVALID_PARAMS, message="this client cannot apply workspace edits")
+        partial = [self._partial(session, c, hunks, params.force) for c, hunks in chosen if hunks is not None]
+        whole = [c for c, hunks in chosen if hunks is None]
+        if via == "disk":
+            return await self._accept_on_disk(session, whole, partial, params.force)
+        return await self.apply_through_editor(session, ChangeSet(files=(*whole, *partial)), params.force)
+
+    def _partial(self, session: Session, change: FileChange, hunks: list[Hunk], force: bool) -> FileChange:
+        """The file as it is on the host with only these hunks applied, as a change of its own."""
+        uri = path_to_uri(session.workspace / change.path)
+        current = host_text(self.server.workspace, uri) or ""
+        try:
+            text = apply_hunks(current, hunks)
+        except HunkMismatch as exc:
+            raise JsonRpcException(
+                code=p.CONFLICT, message=f"{change.path}: {exc}; accept the whole file with force"
+            ) from None
+        return make_change(change.path, current.encode(), text.encode())
+
+    async def _accept_on_disk(
+        self, session: Session, whole: list[FileChange], partial: list[FileChange], force: bool
+    ) -> dict[str, Any]:
+        from core.changes import apply_changes
+
+        try:
+            written = await session.apply_changes(force=force, paths=[c.path for c in whole]) if whole else []
+            if partial:
+                written += apply_changes(session.workspace, ChangeSet(files=tuple(partial)), force=True)
+                await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(partial)))
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        return {"applied": True, "written": written, "via": "disk"}
+
+    async def apply_through_editor(self, session: Session, changes: ChangeSet, force: bool) -> dict[str, Any]:
+        """One workspace/applyEdit for the change set; files the client cannot take go to disk."""
+        edit, on_disk = self.workspace_edit(session, changes, force)
+        written: list[str] = []
+        applied = True
+        reason = None
+        if edit is not None:
+            result = await self.server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=edit, label="Sidehand: apply changes")
+            )
+            applied, reason = bool(result.applied), result.failure_reason
+        if applied:
+            in_editor = [c for c in changes.files if c not in on_disk]
+            if in_editor:
+                await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(in_editor)))
+                written += [c.path for c in in_editor]
+            if on_disk:
+                try:
+                    from core.changes import apply_changes
+
+                    written += apply_changes(session.workspace, ChangeSet(files=tuple(on_disk)), force=force)
+                    await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(on_disk)))
+                except SidehandError as exc:
+                    raise rpc_error(exc) from None
+        return {"applied": applied, "written": written, "via": "editor", "failureReason": reason}
+
+    def workspace_edit(
+        self, session: Session, changes: ChangeSet, force: bool
+    ) -> tuple[types.WorkspaceEdit | None, list[FileChange]]:
+        caps = self.server.client_capabilities.workspace
+        we = caps.workspace_edit if caps else None
+        doc_changes = bool(we and we.document_changes)
+        resource_ops = set(we.resource_operations or ()) if we else set()
+        annotate = bool(we and we.change_annotation_support) and doc_changes
+        on_disk: list[FileChange] = []
+        operations: list[Any] = []
+        plain: dict[str, Sequence[types.TextEdit]] = {}
+        annotation_id = ANNOTATION if annotate else None
+        for change in changes.files:
+            uri = path_to_uri(session.workspace / change.path)
+            if change.binary:
+                on_disk.append(change)
+                continue
+            if change.status == "deleted":
+                if doc_changes and types.ResourceOperationKind.Delete in resource_ops:
+                    operations.append(types.DeleteFile(uri=uri, annotation_id=annotation_id))
+                else:
+                    on_disk.append(change)
+                continue
+            new_text = (change.new_content or b"").decode()
+            if change.status == "added":
+                if doc_changes and types.ResourceOperationKind.Create in resource_ops:
+                    operations.append(
+                        types.CreateFile(
+                            uri=uri,
+                            options=types.CreateFileOptions(overwrite=force, ignore_if_exists=not force),
+                            annotation_id=annotation_id,
+                        )
+                    )
+                    operations.append(self._doc_edit(uri, None, [self._edit(0, 0, new_text, annotation_id)]))
+                else:
+                    on_disk.append(change)
+                continue
+            edits = self._hunk_edits(change, host_text(self.server.workspace, uri), force, annotation_id)
+            if doc_changes:
+                operations.append(self._doc_edit(uri, open_version(self.server.workspace, uri), edits))
+            else:
+                plain[uri] = [types.TextEdit(range=e.range, new_text=e.new_text) for e in edits]
+        if not operations and not plain:
+            return None, on_disk
+        if doc_changes:
+            annotations = (
+                {
+                    ANNOTATION: types.ChangeAnnotation(
+                        label="Sidehand",
+                        needs_confirmation=True,
+                        description="Changes made by the Sidehand agent",
+                    )
+                }
+                if annotate
+                else None
+            )
+            return types.WorkspaceEdit(document_changes=operations, change_annotations=annotations), on_disk
+        return types.WorkspaceEdit(changes=plain), on_disk
+
+    @staticmethod
+    def _edit(
+        line: int, end_line: int, text: str, annotation_id: str | None
+    ) -> types.TextEdit | types.AnnotatedTextEdit:
+        rng = types.Range(types.Position(line, 0), types.Position(end_line, 0))
+        if annotation_id is not None:
+            return types.AnnotatedTextEdit(range=rng, new_text=text, annotation_id=annotation_id)
+        return types.TextEdit(range=rng, new_text=text)
+
+    @staticmethod
+    def _doc_edit(
+        uri: str, version: int | None, edits: Sequence[types.TextEdit | types.AnnotatedTextEdit]
+    ) -> types.TextDocumentEdit:
+        return types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+            edits=list(edits),
+        )
+
+    def _hunk_edits(
+        self, change: FileChange, current: str | None, force: bool, annotation_id: str | None
+    ) -> list[types.TextEdit | types.AnnotatedTextEdit]:
+        """One text edit per hunk (small edits keep the cursor and folds where they were), or one
+        whole-text edit when the buffer no longer matches what the sandbox started from."""
+        new_text = (change.new_content or b"").decode()
+        if current is not None and current == base_text(change):
+            return [
+                self._edit(h.old_first, h.old_first + len(h.old_lines), "".join(h.new_lines), annotation_id)
+                for h in parse_hunks(change.diff)
+            ]
+        if not force:
+            raise JsonRpcException(
+                code=p.CONFLICT,
+                message=f"{change.path} changed in the editor since the sandbox copied it; "
+                "review it, then accept again with force to overwrite",
+            )
+        lines = (current or "").count("\n") + 1
+        return [self._edit(0, lines, new_text, annotation_id)]
+
+    async def reject(self, session: Session, params: p.ChangesParams) -> dict[str, Any]:
+        """Revert the chosen files or hunks in the sandbox copy (the host is not touched).
+        Needs a core hook to delete a file the agent added; until then `rm` runs in the sandbox."""
+        changes = await session.changes()
+        chosen = select(changes, params)
+        sandbox = await session.sandbox()
+        reverted = []
+        for change, hunks in chosen:
+            target = f"{WORKDIR}/{change.path}"
+            if change.binary and hunks is None and change.status != "added":
+                raise JsonRpcException(
+                    code=p.REQUEST_FAILED, message=f"cannot revert binary file {change.path}"
+                )
+            if hunks is None and change.status == "added":
+                await sandbox.run(f"rm -f -- {shlex.quote(target)}", timeout=10)
+            elif hunks is None:
+                await sandbox.write_file(target, (base_text(change) or "").encode())
+            else:
+                try:
+                    text = revert_hunks((change.new_content or b"").decode(), hunks)
+                except HunkMismatch as exc:
+                    raise JsonRpcException(code=p.CONFLICT, message=f"{change.path}: {exc}") from None
+                await sandbox.write_file(target, text.encode())
+            reverted.append(change.path)
+        return {"reverted": reverted}

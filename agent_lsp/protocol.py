@@ -1,0 +1,145 @@
+"""The `sidehand/*` protocol: method names, error codes and the typed params of each request.
+
+Modelled on the Agent Client Protocol (sessions, prompt turns, a `session/update` stream,
+permission requests); the reference with examples is docs/protocol.md. Params are validated with
+pydantic (camelCase on the wire); results are plain JSON objects built in `agent_lsp.sessions`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+PROTOCOL_VERSION = 1
+
+SESSION_NEW = "sidehand/session/new"
+SESSION_PROMPT = "sidehand/session/prompt"
+SESSION_CANCEL = "sidehand/session/cancel"
+SESSION_LIST = "sidehand/session/list"
+SESSION_LOAD = "sidehand/session/load"
+SESSION_FORK = "sidehand/session/fork"
+SESSION_CLOSE = "sidehand/session/close"
+SESSION_UPDATE = "sidehand/session/update"  # server -> client notification
+REQUEST_PERMISSION = "sidehand/session/requestPermission"  # server -> client request
+CHANGES_LIST = "sidehand/changes/list"
+CHANGES_ACCEPT = "sidehand/changes/accept"
+CHANGES_REJECT = "sidehand/changes/reject"
+
+CLIENT_METHODS = (
+    SESSION_NEW,
+    SESSION_PROMPT,
+    SESSION_CANCEL,
+    SESSION_LIST,
+    SESSION_LOAD,
+    SESSION_FORK,
+    SESSION_CLOSE,
+    CHANGES_LIST,
+    CHANGES_ACCEPT,
+    CHANGES_REJECT,
+)
+RUN_CODE_ACTION = "sidehand.runCodeAction"
+
+# JSON-RPC error codes. -32601 / -32602 are the standard ones; the server range holds ours.
+INVALID_PARAMS = -32602
+UNKNOWN_SESSION = -32001
+SESSION_BUSY = -32002
+CONFIGURATION = -32003
+CONFLICT = -32004
+REQUEST_FAILED = -32803  # LSP RequestFailed: anything else the core refused
+
+PermissionOptionId = Literal["allow_once", "allow_session", "allow_always", "reject"]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class Position(Params):
+    line: int = Field(ge=0)
+    character: int = Field(ge=0)
+
+
+class Range(Params):
+    start: Position
+    end: Position
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.start.line, self.start.character, self.end.line, self.end.character)
+
+
+class ContextItemParams(Params):
+    """A file or a selection attached to a prompt. `text` defaults to the open document's text."""
+
+    type: Literal["file", "selection"]
+    uri: str
+    range: Range | None = None
+    text: str | None = None
+
+
+class NewSessionParams(Params):
+    cwd: str | None = None  # a path or a file:// URI; default: the workspace root from initialize
+    model: str | None = None
+    approval_mode: Literal["never", "risky", "always", "read_only"] | None = None
+
+
+class SessionParams(Params):
+    session_id: str
+
+
+class PromptParams(SessionParams):
+    prompt: str = Field(min_length=1)
+    context: tuple[ContextItemParams, ...] = ()
+
+
+class ForkParams(SessionParams):
+    upto_seq: int | None = Field(None, ge=0)
+
+
+class HunkSelection(Params):
+    path: str
+    indexes: tuple[int, ...] = Field(min_length=1)
+
+
+class ChangesParams(SessionParams):
+    """Which changes: `paths` (whole files) and/or `hunks` (some hunks of a file). Neither: all."""
+
+    paths: tuple[str, ...] | None = None
+    hunks: tuple[HunkSelection, ...] | None = None
+    force: bool = False  # accept even when the host file changed since the sandbox copied it
+    write: Literal["editor", "disk"] | None = None  # default: editor (workspace/applyEdit) if it can
+
+
+P = TypeVar("P", bound=Params)
+
+
+class RunCodeActionArgs(Params):
+    action: Literal["fix", "explain", "tests", "refactor", "document"]
+    uri: str
+    range: Range
+    diagnostics: tuple[dict[str, Any], ...] = ()
+
+
+def parse(model: type[P], params: Any) -> P:
+    """Validate raw params; the error names each bad field (raised as JSON-RPC InvalidParams)."""
+    from pygls.exceptions import JsonRpcInvalidParams
+
+    params = to_plain(params)
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
+        )
+        raise JsonRpcInvalidParams(message=f"invalid params: {problems}") from None
+
+
+def to_plain(value: Any) -> Any:
+    """JSON data as dicts and lists (pygls may hand over untyped JSON objects as named tuples)."""
+    if hasattr(value, "_asdict"):
+        return {k: to_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return value

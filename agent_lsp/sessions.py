@@ -1,0 +1,332 @@
+"""The session adapter: `sidehand/session/*` requests onto the core's SessionManager, session
+events onto `sidehand/session/update` notifications, approvals onto permission requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+
+from agent_lsp import protocol as p
+from agent_lsp.documents import host_text, push_open_documents, uri_to_path
+from agent_lsp.updates import UpdateTranslator, decode
+from core.errors import ConfigError, SessionError, SidehandError
+from core.eventlog import read_events
+from core.events import (
+    ApprovalRejected,
+    ApprovalRequested,
+    ContextItem,
+    Event,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEnded,
+)
+from core.session import Decision, Session
+from core.sessions import SessionInfo
+
+if TYPE_CHECKING:
+    from agent_lsp.server import SidehandServer
+
+log = logging.getLogger(__name__)
+
+PERMISSION_OPTIONS = (
+    ("allow_once", "Allow once", "allow_once"),
+    ("allow_session", "Allow for this session", "allow_always"),
+    ("allow_always", "Always allow {what}", "allow_always"),
+    ("reject", "Reject", "reject_once"),
+)
+MESSAGE_ACTIONS = {"Allow once": "allow_once", "Allow for session": "allow_session", "Reject": "reject"}
+
+
+def rpc_error(exc: SidehandError) -> JsonRpcException:
+    """The JSON-RPC error for a core refusal (the message says what to do)."""
+    text = str(exc)
+    if isinstance(exc, ConfigError):
+        code = p.CONFIGURATION
+    elif isinstance(exc, SessionError) and text.startswith("unknown session"):
+        code = p.UNKNOWN_SESSION
+    elif isinstance(exc, SessionError) and "running a turn" in text:
+        code = p.SESSION_BUSY
+    elif type(exc).__name__ == "ConflictError":
+        code = p.CONFLICT
+    else:
+        code = p.REQUEST_FAILED
+    return JsonRpcException(code=code, message=text)
+
+
+def info_json(info: SessionInfo) -> dict[str, Any]:
+    return {
+        "sessionId": info.id,
+        "cwd": info.workspace,
+        "title": info.title,
+        "created": info.created,
+        "updated": info.updated,
+        "model": info.model,
+        "status": info.status,
+        "live": info.live,
+        "parent": info.parent,
+    }
+
+
+def decision_for(option: str, action: ToolCallEvent | ApprovalRequested) -> Decision:
+    args = decode(action.arguments)
+    if option == "allow_once":
+        return Decision(allow=True)
+    if option == "allow_session":
+        return Decision(allow=True, scope="session")
+    if option == "allow_always":
+        if action.tool == "bash":
+            return Decision(allow=True, scope="command_prefix", pattern=command_prefix(args))
+        return Decision(allow=True, scope="path", pattern=str(args.get("path", "")) or None)
+    return Decision(allow=False, reason="rejected in the editor")
+
+
+def command_prefix(args: dict[str, Any]) -> str:
+    """The command's first word (`npm test -- x` → `npm`), as the prefix an always-allow covers."""
+    words = str(args.get("command", "")).split()
+    return " ".join(words[:1])
+
+
+class SessionHub:
+    def __init__(self, server: SidehandServer) -> None:
+        self.server = server
+        self.translators: dict[str, UpdateTranslator] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._asking: dict[str, str] = {}  # call id -> our outgoing request id
+        self.on_turn_event: list[Callable[[Session, Event], None]] = []
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def get(self, session_id: str) -> Session:
+        try:
+            return self.server.manager().get(session_id)
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+
+    def attach(self, session: Session) -> UpdateTranslator:
+        if (existing := self.translators.get(session.id)) is not None:
+            return existing
+        translator = UpdateTranslator(
+            session.id, session.workspace, lambda msg: self.server.protocol.notify(p.SESSION_UPDATE, msg)
+        )
+        self.translators[session.id] = translator
+
+        def on_event(event: Event) -> None:
+            if self.server.sidehand_client:
+                translator.on_event(event)
+            if isinstance(event, ToolCallEvent | ToolResultEvent):
+                asyncio.get_running_loop().call_soon(self._check_running, session, translator)
+            if isinstance(event, ApprovalRequested):
+                self.spawn(self.ask(session, event))
+            if isinstance(event, ApprovalRejected) and event.cancelled:
+                self._withdraw(event.call_id)
+            for listener in self.on_turn_event:
+                listener(session, event)
+
+        session.subscribe(on_event)
+        return translator
+
+    def _check_running(self, session: Session, translator: UpdateTranslator) -> None:
+        """The first unfinished call is running unless it waits for approval (see UpdateTranslator)."""
+        if not self.server.sidehand_client:
+            return
+        pending = [c for c, s in translator.status.items() if s in ("pending", "in_progress")]
+        if pending:
+            first = pending[0]
+            translator.mark_running(first, waiting=first in session.pending_approvals)
+
+    # ---- requests --------------------------------------------------------------------------
+    async def new(self, params: p.NewSessionParams) -> dict[str, Any]:
+        cwd = uri_to_path(params.cwd) if params.cwd else self.server.workspace_root()
+        if cwd is None:
+            raise JsonRpcException(
+                code=p.INVALID_PARAMS,
+                message="no workspace: pass `cwd`, or open a folder (rootUri / workspaceFolders)",
+            )
+        overrides = {"model": params.model, "approval_mode": params.approval_mode}
+        try:
+            session = await self.server.manager().create(cwd, **overrides)
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        self.attach(session)
+        return {"sessionId": session.id, "cwd": str(session.workspace), "model": session.settings.model}
+
+    async def prompt(self, params: p.PromptParams) -> dict[str, Any]:
+        session = self.get(params.session_id)
+        if session.busy:
+            raise JsonRpcException(
+                code=p.SESSION_BUSY,
+                message=f"session {session.id} is already running a turn: wait for it, or cancel it",
+            )
+        context = [self.context_item(c) for c in params.context]
+        end = await self.run_turn(session, params.prompt, context)
+        return {
+            "stopReason": end.stop_reason,
+            "message": end.message,
+            "changes": list(end.changes),
+            "iterations": end.iterations,
+        }
+
+    async def run_turn(self, session: Session, text: str, context: list[ContextItem]) -> TurnEnded:
+        self.attach(session)
+        try:
+            await push_open_documents(self.server.workspace, session.workspace, await session.sandbox())
+        except Exception:
+            log.warning(
+                "session %s: could not copy the open buffers into the sandbox", session.id, exc_info=True
+            )
+        try:
+            turn = asyncio.ensure_future(session.prompt(text, context))
+            try:
+                return await asyncio.shield(turn)
+            except asyncio.CancelledError:  # the client cancelled the request: stop the turn too
+                await session.cancel()
+                raise
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+
+    def context_item(self, item: p.ContextItemParams) -> ContextItem:
+        text = item.text
+        if text is None:
+            full = host_text(self.server.workspace, item.uri)
+            if full is not None and item.range is not None:
+                doc = self.server.workspace.get_text_document(item.uri)
+                rng = types.Range(
+                    types.Position(item.range.start.line, item.range.start.character),
+                    types.Position(item.range.end.line, item.range.end.character),
+                )
+                text = doc.text_in_client_range(rng)
+            else:
+                text = full
+        return ContextItem(
+            kind=item.type,
+            uri=item.uri,
+            text=text,
+            range=item.range.as_tuple() if item.range else None,
+        )
+
+    async def cancel(self, params: p.SessionParams) -> None:
+        await self.get(params.session_id).cancel()
+
+    def list(self) -> dict[str, Any]:
+        return {"sessions": [info_json(i) for i in self.server.manager().list()]}
+
+    async def load(self, params: p.SessionParams) -> dict[str, Any]:
+        manager = self.server.manager()
+        try:
+            session = await manager.load(params.session_id)
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        translator = self.attach(session)
+        replayed = 0
+        for event in await asyncio.to_thread(read_events, session.directory):
+            translator.on_event(event)
+            replayed += 1
+        return {
+            "sessionId": session.id,
+            "cwd": str(session.workspace),
+            "replayed": replayed,
+            "status": session.state.status,
+        }
+
+    async def fork(self, params: p.ForkParams) -> dict[str, Any]:
+        try:
+            session = await self.server.manager().fork(params.session_id, params.upto_seq)
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        self.attach(session)
+        return {"sessionId": session.id, "parent": params.session_id, "cwd": str(session.workspace)}
+
+    async def close(self, params: p.SessionParams) -> None:
+        self.get(params.session_id)
+        self.translators.pop(params.session_id, None)
+        await self.server.manager().close(params.session_id)
+
+    # ---- approvals -------------------------------------------------------------------------
+    async def ask(self, session: Session, event: ApprovalRequested) -> None:
+        try:
+            if self.server.sidehand_client:
+                option = await self._ask_sidehand(session, event)
+            else:
+                option = await self._ask_message(session, event)
+        except JsonRpcRequestCancelled:  # we withdrew the request (the turn was cancelled)
+            return
+        except Exception:
+            log.warning("session %s: the permission request failed; rejecting", session.id, exc_info=True)
+            option = "reject"
+        if option == "cancelled":
+            if event.call_id in session.pending_approvals:
+                await session.cancel()
+            return
+        with contextlib.suppress(SessionError):  # the turn ended meanwhile: the answer is moot
+            session.decide(event.call_id, decision_for(option, event))
+
+    async def _ask_sidehand(self, session: Session, event: ApprovalRequested) -> str:
+        args = decode(event.arguments)
+        what = (
+            f"`{command_prefix(args)}` commands"
+            if event.tool == "bash"
+            else f"edits under {args.get('path')}"
+        )
+        options = [
+            {"optionId": oid, "name": name.format(what=what), "kind": kind}
+            for oid, name, kind in PERMISSION_OPTIONS
+        ]
+        translator = self.translators[session.id]
+        call = translator._call_update(event.call_id, "pending", full=True)
+        params = {
+            "sessionId": session.id,
+            "toolCall": call,
+            "risk": event.risk,
+            "reason": event.reason,
+            "options": options,
+        }
+        msg_id = f"sidehand-permission-{uuid.uuid4().hex[:12]}"
+        self._asking[event.call_id] = msg_id
+        try:
+            result = await self.server.protocol.send_request_async(
+                p.REQUEST_PERMISSION, params, msg_id=msg_id
+            )
+        finally:
+            self._asking.pop(event.call_id, None)
+        result = p.to_plain(result)
+        outcome = result.get("outcome") if isinstance(result, dict) else None
+        if not isinstance(outcome, dict) or outcome.get("outcome") == "cancelled":
+            return "cancelled"
+        option = outcome.get("optionId")
+        return option if option in {o[0] for o in PERMISSION_OPTIONS} else "reject"
+
+    async def _ask_message(self, session: Session, event: ApprovalRequested) -> str:
+        args = decode(event.arguments)
+        detail = args.get("command") or args.get("path") or event.arguments
+        reply = await self.server.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=f"Sidehand wants to run {event.tool}: {detail} ({event.risk} risk: {event.reason})",
+                actions=[types.MessageActionItem(title=t) for t in MESSAGE_ACTIONS],
+            )
+        )
+        return MESSAGE_ACTIONS.get(reply.title, "reject") if reply is not None else "reject"
+
+    def _withdraw(self, call_id: str) -> None:
+        """The turn was cancelled while we asked: tell the client its answer is no longer wanted."""
+        msg_id = self._asking.pop(call_id, None)
+        if msg_id is not None:
+            self.server.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.server.has_manager():
+            await self.server.manager().aclose()

@@ -1,0 +1,189 @@
+"""Core events → `sidehand/session/update` payloads (one translator per session).
+
+Each notification carries the session id, a per-session sequence number (gap-free, in the order
+sent) and one update, discriminated by `sessionUpdate` as in the Agent Client Protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.events import (
+    AgentMessage,
+    AgentMessageChunk,
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    Event,
+    StateChanged,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEnded,
+    UsageRecorded,
+    UserMessage,
+)
+from core.messages import Usage
+from core.protocols import WORKDIR
+
+Update = dict[str, Any]
+
+TOOL_KINDS = {"bash": "execute", "think": "think", "search": "read", "finish": "other"}
+
+
+def decode(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def tool_kind(tool: str, args: dict[str, Any]) -> str:
+    if tool == "editor":
+        return "read" if args.get("command") == "view" else "edit"
+    return TOOL_KINDS.get(tool, "other")
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "promptTokens": usage.prompt_tokens,
+        "completionTokens": usage.completion_tokens,
+        "cost": usage.cost,
+    }
+
+
+def text_content(text: str) -> dict[str, str]:
+    return {"type": "text", "text": text}
+
+
+class UpdateTranslator:
+    """Turns one session's events into updates. `in_progress` is not an event of the core: a call
+    is in progress once it is neither waiting for approval nor finished (`mark_running`)."""
+
+    def __init__(self, session_id: str, workspace: Path, send: Callable[[dict[str, Any]], None]) -> None:
+        self.session_id = session_id
+        self.workspace = workspace
+        self._send = send
+        self.seq = 0
+        self.turn_usage = Usage()
+        self.calls: dict[str, ToolCallEvent] = {}
+        self.status: dict[str, str] = {}
+
+    def publish(self, update: Update) -> None:
+        self._send({"sessionId": self.session_id, "seq": self.seq, "update": update})
+        self.seq += 1
+
+    def host_path(self, path: str) -> str:
+        rel = path.removeprefix(WORKDIR).lstrip("/") if path.startswith(WORKDIR) else path
+        return str(self.workspace / rel) if not Path(rel).is_absolute() else rel
+
+    def on_event(self, event: Event) -> None:
+        for update in self.translate(event):
+            self.publish(update)
+
+    def translate(self, event: Event) -> list[Update]:
+        if isinstance(event, AgentMessageChunk):
+            return [{"sessionUpdate": "agent_message_chunk", "content": text_content(event.text)}]
+        if isinstance(event, AgentMessage):
+            return [{"sessionUpdate": "agent_message", "content": text_content(event.text)}]
+        if isinstance(event, UserMessage):
+            self.turn_usage = Usage()
+            return [
+                {"sessionUpdate": "user_message", "content": text_content(event.text)},
+                {"sessionUpdate": "plan", "entries": []},
+            ]
+        if isinstance(event, ToolCallEvent):
+            self.calls[event.call_id] = event
+            return [self._call_update(event.call_id, "pending", full=True)]
+        if isinstance(event, ApprovalRequested):
+            return [self._call_update(event.call_id, "pending", awaitingApproval=True)]
+        if isinstance(event, ApprovalGranted):
+            return [self._call_update(event.call_id, "in_progress")]
+        if isinstance(event, ApprovalRejected):
+            self.status[event.call_id] = "rejected"  # the tool result that follows says so
+            return []
+        if isinstance(event, ToolResultEvent):
+            ran = (
+                [self._call_update(event.call_id, "in_progress")]
+                if self.status.get(event.call_id) == "pending"
+                else []
+            )
+            return [*ran, self._result_update(event)]
+        if isinstance(event, UsageRecorded):
+            self.turn_usage = self.turn_usage + event.call
+            return [
+                {
+                    "sessionUpdate": "usage",
+                    "model": event.model,
+                    "call": usage_json(event.call),
+                    "turn": usage_json(self.turn_usage),
+                    "session": usage_json(event.session),
+                }
+            ]
+        if isinstance(event, StateChanged):
+            return [{"sessionUpdate": "state", "state": event.state, "reason": event.reason}]
+        if isinstance(event, TurnEnded):
+            return [
+                {
+                    "sessionUpdate": "turn_end",
+                    "stopReason": event.stop_reason,
+                    "message": event.message,
+                    "changes": list(event.changes),
+                }
+            ]
+        return []  # condensations and checkpoints are not shown
+
+    def mark_running(self, call_id: str, waiting: bool) -> None:
+        """Called once the controller had its chance to ask for approval for this call."""
+        if self.status.get(call_id) == "pending" and not waiting:
+            self.publish(self._call_update(call_id, "in_progress"))
+
+    def _call_update(self, call_id: str, status: str, *, full: bool = False, **extra: Any) -> Update:
+        self.status[call_id] = status
+        update: Update = {"sessionUpdate": "tool_call", "toolCallId": call_id, "status": status, **extra}
+        action = self.calls.get(call_id)
+        if full and action is not None:
+            args = decode(action.arguments)
+            update.update(
+                kind=tool_kind(action.tool, args),
+                title=action.title or action.tool,
+                tool=action.tool,
+                rawInput=args,
+                locations=[{"path": self.host_path(args["path"])}]
+                if isinstance(args.get("path"), str)
+                else [],
+            )
+        return update
+
+    def _result_update(self, event: ToolResultEvent) -> Update:
+        update = self._call_update(event.call_id, "failed" if event.error else "completed")
+        action = self.calls.get(event.call_id)
+        args = decode(action.arguments) if action else {}
+        content: list[dict[str, Any]]
+        if event.diff is not None or (event.path and tool_kind(event.tool, args) == "edit"):
+            diff: dict[str, Any] = {
+                "type": "diff",
+                "path": self.host_path(event.path or str(args.get("path", ""))),
+                "unifiedDiff": event.diff or "",
+            }
+            if args.get("command") == "create":
+                diff["newText"] = args.get("file_text", "")
+            elif args.get("command") == "str_replace":
+                diff.update(oldText=args.get("old_str", ""), newText=args.get("new_str", ""))
+            content = [diff, text_content(event.output)]
+        elif event.tool == "bash":
+            content = [
+                {
+                    "type": "output",
+                    "text": event.output,
+                    "exitCode": event.exit_code,
+                    "timedOut": event.timed_out,
+                    "truncated": event.truncated,
+                }
+            ]
+        else:
+            content = [text_content(event.output)]
+        update["content"] = content
+        return update

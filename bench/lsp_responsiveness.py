@@ -1,0 +1,156 @@
+"""Language-server responsiveness (a script, not a test): time from process start to `initialize`
+answered, resident memory before the first session, and textDocument/codeAction latency (p50/p99)
+while two sessions run turns. Targets: ≤ 300 ms, ≤ 100 MB, p99 ≤ 20 ms.
+
+    python bench/lsp_responsiveness.py                 # in-process scripted model + sandbox
+    python bench/lsp_responsiveness.py --docker        # the scripted HTTP server + Docker sandbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BUSY_TURN = {
+    "text": "working " * 40,
+    "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}],
+    "delay": 0.01,
+}
+
+
+class Client:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.ids = itertools.count(1)
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.reader = asyncio.ensure_future(self._read())
+
+    def send(self, message: dict[str, Any]) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def request(self, method: str, params: Any) -> Any:
+        msg_id = next(self.ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting[msg_id] = future
+        self.send({"id": msg_id, "method": method, "params": params})
+        return await asyncio.wait_for(future, 60)
+
+    async def _read(self) -> None:
+        stream = self.proc.stdout
+        assert stream is not None
+        while True:
+            length = 0
+            while (line := await stream.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if not line:
+                return
+            message = json.loads(await stream.readexactly(length))
+            if "id" in message and "method" in message:  # a request from the server: say yes
+                self.send({"id": message["id"], "result": None})
+            elif "id" in message and (future := self.waiting.pop(message["id"], None)) is not None:
+                future.set_result(message.get("result", message.get("error")))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(docker: bool) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="sidehand-bench-"))
+    workspace = tmp / "ws"
+    workspace.mkdir()
+    (workspace / "app.py").write_text("def f(x):\n    return x + 1\n" * 50)
+    script = tmp / "script.json"
+    script.write_text(json.dumps({"turns": [BUSY_TURN], "repeat": True} if docker else [BUSY_TURN] * 2000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env.update(SIDEHAND_SESSIONS_DIR=str(tmp / "sessions"), SIDEHAND_CONFIG=str(tmp / "none.toml"))
+    options: dict[str, Any] = {"sidehand": {"protocolVersion": 1}, "approvalMode": "never"}
+    server = None
+    if docker:
+        from core.testing.scripted_server import ScriptedLLMServer, ScriptSet
+
+        server = ScriptedLLMServer(ScriptSet.from_file(script))
+        options.update(model="openai/scripted", apiBase=server.start(), apiKey="sk-bench")
+    else:
+        env["SIDEHAND_TEST_LLM"] = str(script)
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent_lsp.cli", stdin=-1, stdout=-1, env=env
+    )
+    client = Client(proc)
+    try:
+        await client.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": workspace.as_uri(),
+                "capabilities": {},
+                "initializationOptions": options,
+            },
+        )
+        init_ms = (time.perf_counter() - started) * 1000
+        client.send({"method": "initialized", "params": {}})
+        await client.request("sidehand/session/list", {})
+        rss = rss_mb(proc.pid)
+        turns = []
+        for _ in range(2):
+            sid = (await client.request("sidehand/session/new", {}))["sessionId"]
+            turns.append(
+                asyncio.ensure_future(
+                    client.request("sidehand/session/prompt", {"sessionId": sid, "prompt": "go"})
+                )
+            )
+        await asyncio.sleep(0.5)  # let both turns get going
+        uri = (workspace / "app.py").as_uri()
+        params = {
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}},
+            "context": {"diagnostics": []},
+        }
+        latencies = []
+        for _ in range(300):
+            t0 = time.perf_counter()
+            await client.request("textDocument/codeAction", params)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        running = sum(not t.done() for t in turns)
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        print(f"initialize answered after process start: {init_ms:7.1f} ms   (target ≤ 300 ms)")
+        print(f"resident memory before the first session: {rss:7.1f} MB   (target ≤ 100 MB)")
+        print(
+            f"codeAction with {running} sessions running:   p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 ≤ 20 ms)"
+        )
+        await client.request("shutdown", None)
+        client.send({"method": "exit"})
+        await asyncio.wait_for(proc.wait(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if server is not None:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--docker", action="store_true", help="real Docker sandbox + scripted HTTP model server"
+    )
+    sys.exit(asyncio.run(main(parser.parse_args().docker)))

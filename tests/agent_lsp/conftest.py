@@ -1,0 +1,194 @@
+"""The language server as a user's editor runs it: a subprocess driven by pytest-lsp's typed client.
+
+The model and sandbox are the in-process fakes (SIDEHAND_TEST_LLM=<script.json>), so no Docker or
+LLM is needed; the script file may be rewritten between sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from agent_lsp.protocol import to_plain
+
+SERVER = [sys.executable, "-m", "agent_lsp.cli"]
+TIMEOUT = 10.0
+
+PermissionAnswer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class Editor:
+    """The client side of a test: requests, the update stream, permission answers, applied edits."""
+
+    client: LanguageClient
+    workspace: Path
+    script: Path
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    permissions: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[Any] = field(default_factory=list)
+    message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
+    answer_permission: PermissionAnswer | None = None
+    message_answer: str | None = "Allow once"
+    apply_edits: bool = True
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def write_script(self, turns: list[dict[str, Any]]) -> None:
+        self.script.write_text(json.dumps(turns))
+
+    async def request(self, method: str, params: Any = None) -> Any:
+        send: Any = self.client.protocol.send_request_async  # untyped in pytest-lsp
+        return to_plain(await asyncio.wait_for(send(method, params), TIMEOUT))
+
+    async def wait_for(self, predicate: Callable[[], bool], what: str = "condition") -> None:
+        async def poll() -> None:
+            while not predicate():
+                self.changed.clear()
+                # notifications that pytest-lsp records itself (showMessage, $/progress) do not
+                # set `changed`: look again every 50 ms
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), 0.05)
+
+        try:
+            await asyncio.wait_for(poll(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def kinds(self, session_id: str) -> list[str]:
+        return [u["update"]["sessionUpdate"] for u in self.updates if u["sessionId"] == session_id]
+
+    def notify(self) -> None:
+        self.changed.set()
+
+
+def make_client(editor_ref: list[Editor]) -> LanguageClient:
+    client = pytest_lsp.make_test_lsp_client()
+
+    @client.feature(  # type: ignore[untyped-decorator]
+        "sidehand/session/update"
+    )
+    def on_update(ls: LanguageClient, params: Any) -> None:
+        editor_ref[0].updates.append(_plain(params))
+        editor_ref[0].notify()
+
+    @client.feature(  # type: ignore[untyped-decorator]
+        "sidehand/session/requestPermission"
+    )
+    async def on_permission(ls: LanguageClient, params: Any) -> Any:
+        editor = editor_ref[0]
+        request = _plain(params)
+        editor.permissions.append(request)
+        editor.notify()
+        if editor.answer_permission is not None:
+            return await editor.answer_permission(request)
+        return {"outcome": {"outcome": "selected", "optionId": "allow_once"}}
+
+    @client.feature(  # type: ignore[untyped-decorator]
+        types.WORKSPACE_APPLY_EDIT
+    )
+    def on_apply_edit(
+        ls: LanguageClient, params: types.ApplyWorkspaceEditParams
+    ) -> types.ApplyWorkspaceEditResult:
+        editor = editor_ref[0]
+        editor.edits.append(params.edit)
+        editor.notify()
+        return types.ApplyWorkspaceEditResult(applied=editor.apply_edits)
+
+    @client.feature(  # type: ignore[untyped-decorator]
+        types.WINDOW_SHOW_MESSAGE_REQUEST
+    )
+    def on_message_request(
+        ls: LanguageClient, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        editor = editor_ref[0]
+        editor.message_requests.append(params)
+        editor.notify()
+        return types.MessageActionItem(title=editor.message_answer) if editor.message_answer else None
+
+    return client
+
+
+def _plain(value: Any) -> Any:
+    return to_plain(value)
+
+
+async def start_editor(
+    tmp_path: Path,
+    *,
+    options: dict[str, Any] | None = None,
+    capabilities: types.ClientCapabilities | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[Editor, LanguageClient]:
+    workspace = tmp_path / "ws"
+    workspace.mkdir(exist_ok=True)
+    script = tmp_path / "script.json"
+    script.write_text("[]")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env.update(
+        SIDEHAND_TEST_LLM=str(script),
+        SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
+        SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        **(extra_env or {}),
+    )
+    ref: list[Editor] = []
+    config = ClientServerConfig(
+        server_command=SERVER, client_factory=lambda: make_client(ref), server_env=env
+    )
+    client = await config.start()
+    assert isinstance(client, LanguageClient)
+    editor = Editor(client, workspace, script)
+    ref.append(editor)
+    caps = capabilities or pytest_lsp.client_capabilities("visual-studio-code")
+    await asyncio.wait_for(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=caps,
+                root_uri=workspace.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
+                initialization_options=options
+                if options is not None
+                else {"sidehand": {"protocolVersion": 1}},
+            )
+        ),
+        TIMEOUT,
+    )
+    return editor, client
+
+
+@pytest.fixture
+async def editor(tmp_path: Path) -> AsyncIterator[Editor]:
+    ed, client = await start_editor(
+        tmp_path, options={"sidehand": {"protocolVersion": 1}, "approvalMode": "never"}
+    )
+    yield ed
+    await asyncio.wait_for(client.shutdown_session(), TIMEOUT)
+    await stop(client)
+
+
+def open_doc(editor: Editor, name: str, text: str, version: int = 1) -> str:
+    path = editor.workspace / name
+    if not path.exists():
+        path.write_text(text)
+    uri = path.as_uri()
+    editor.client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
+        )
+    )
+    return uri
+
+
+async def stop(client: LanguageClient) -> None:
+    halt: Any = client.stop  # untyped in pytest-lsp
+    await halt()
