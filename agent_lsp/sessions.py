@@ -24,7 +24,6 @@ from core.events import (
     ContextItem,
     Event,
     ToolCallEvent,
-    ToolResultEvent,
     TurnEnded,
 )
 from core.session import Decision, Session
@@ -125,8 +124,6 @@ class SessionHub:
         def on_event(event: Event) -> None:
             if self.server.sidehand_client:
                 translator.on_event(event)
-            if isinstance(event, ToolCallEvent | ToolResultEvent):
-                asyncio.get_running_loop().call_soon(self._check_running, session, translator)
             if isinstance(event, ApprovalRequested):
                 self.spawn(self.ask(session, event))
             if isinstance(event, ApprovalRejected) and event.cancelled:
@@ -136,15 +133,6 @@ class SessionHub:
 
         session.subscribe(on_event)
         return translator
-
-    def _check_running(self, session: Session, translator: UpdateTranslator) -> None:
-        """The first unfinished call is running unless it waits for approval (see UpdateTranslator)."""
-        if not self.server.sidehand_client:
-            return
-        pending = [c for c, s in translator.status.items() if s in ("pending", "in_progress")]
-        if pending:
-            first = pending[0]
-            translator.mark_running(first, waiting=first in session.pending_approvals)
 
     # ---- requests --------------------------------------------------------------------------
     async def new(self, params: p.NewSessionParams) -> dict[str, Any]:

@@ -13,13 +13,13 @@ from typing import Any
 from core.events import (
     AgentMessage,
     AgentMessageChunk,
-    ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
     Event,
     StateChanged,
     ToolCallEvent,
     ToolResultEvent,
+    ToolStarted,
     TurnEnded,
     UsageRecorded,
     UserMessage,
@@ -59,8 +59,7 @@ def text_content(text: str) -> dict[str, str]:
 
 
 class UpdateTranslator:
-    """Turns one session's events into updates. `in_progress` is not an event of the core: a call
-    is in progress once it is neither waiting for approval nor finished (`mark_running`)."""
+    """Turns one session's events into updates (one translator per session)."""
 
     def __init__(self, session_id: str, workspace: Path, send: Callable[[dict[str, Any]], None]) -> None:
         self.session_id = session_id
@@ -99,18 +98,13 @@ class UpdateTranslator:
             return [self._call_update(event.call_id, "pending", full=True)]
         if isinstance(event, ApprovalRequested):
             return [self._call_update(event.call_id, "pending", awaitingApproval=True)]
-        if isinstance(event, ApprovalGranted):
+        if isinstance(event, ToolStarted):
             return [self._call_update(event.call_id, "in_progress")]
         if isinstance(event, ApprovalRejected):
             self.status[event.call_id] = "rejected"  # the tool result that follows says so
             return []
         if isinstance(event, ToolResultEvent):
-            ran = (
-                [self._call_update(event.call_id, "in_progress")]
-                if self.status.get(event.call_id) == "pending"
-                else []
-            )
-            return [*ran, self._result_update(event)]
+            return [self._result_update(event)]
         if isinstance(event, UsageRecorded):
             self.turn_usage = self.turn_usage + event.call
             return [
@@ -134,11 +128,6 @@ class UpdateTranslator:
                 }
             ]
         return []  # condensations and checkpoints are not shown
-
-    def mark_running(self, call_id: str, waiting: bool) -> None:
-        """Called once the controller had its chance to ask for approval for this call."""
-        if self.status.get(call_id) == "pending" and not waiting:
-            self.publish(self._call_update(call_id, "in_progress"))
 
     def _call_update(self, call_id: str, status: str, *, full: bool = False, **extra: Any) -> Update:
         self.status[call_id] = status

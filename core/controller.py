@@ -21,6 +21,7 @@ from core.events import (
     StopReason,
     ToolCallEvent,
     ToolResultEvent,
+    ToolStarted,
     UsageRecorded,
 )
 from core.messages import ChatMessage, ToolCall
@@ -154,6 +155,7 @@ class Controller:
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,
         )
+        self.emit(ToolStarted(call_id=call.id))
         try:
             return await tool.execute(params, ctx)
         except asyncio.CancelledError:

@@ -77,6 +77,14 @@ class ToolCallEvent(EventBase):
     thought: str | None = None  # text the model wrote alongside its tool calls
 
 
+class ToolStarted(EventBase):
+    """The tool call passed the policy and is running now. Streamed, never persisted."""
+
+    kind: Literal["tool_started"] = "tool_started"
+    source: Source = "environment"
+    call_id: str
+
+
 class ToolResultEvent(EventBase):
     """The observation for a tool call."""
 
@@ -166,6 +174,7 @@ Event = Annotated[
     | AgentMessage
     | AgentMessageChunk
     | ToolCallEvent
+    | ToolStarted
     | ToolResultEvent
     | ApprovalRequested
     | ApprovalGranted
@@ -178,7 +187,8 @@ Event = Annotated[
     Field(discriminator="kind"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# mypy cannot see an Annotated union as a type form; pydantic accepts it.
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
-NOT_PERSISTED = frozenset({"agent_message_chunk"})
+NOT_PERSISTED = frozenset({"agent_message_chunk", "tool_started"})
