@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The servers own their options (argparse's REMAINDER would not pass leading --flags through).
+    if argv and argv[0] == "lsp":
+        from agent_lsp.cli import main as lsp_main
+
+        return lsp_main(argv[1:])
+    if argv and argv[0] == "mcp":
+        from agent_mcp.cli import main as mcp_main
+
+        return mcp_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -86,14 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             return sessions_command(args)
         if args.command == "sandbox":
             return sandbox_command(args)
-        if args.command == "lsp":
-            from agent_lsp.cli import main as lsp_main
-
-            return lsp_main(args.args)
-        if args.command == "mcp":
-            from agent_mcp.cli import main as mcp_main
-
-            return mcp_main(args.args)
     except SidehandError as exc:
         print(f"sidehand: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run_task(args: argparse.Namespace) -> int:
     from core.llm import prefetch_litellm
-
     from sidehand.wiring import build_manager
 
     overrides = _overrides(args, "max_iterations")
@@ -206,7 +207,7 @@ def sandbox_command(args: argparse.Namespace) -> int:
         tag = args.image or load_settings().sandbox_image
         print(build_base_image(client, tag=tag, suite=args.suite))
         return 0
-    from sandbox.docker_sandbox import reap_orphans
+    from sandbox.container import reap_orphans
 
     for name in reap_orphans(client):
         print(f"removed {name}")

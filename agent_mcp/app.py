@@ -1,0 +1,111 @@
+"""What the MCP tools share: the session manager, the task and sandbox registries, the allowed
+workspace roots, and the conversion of our errors and results into MCP tool results."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+from agent_mcp.sandboxes import SandboxRegistry
+from agent_mcp.tasks import TaskRegistry
+from agent_mcp.workspaces import normalize_roots, resolve_workspace, root_from_uri
+from core.errors import SidehandError
+from core.sessions import SessionManager
+
+log = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    roots: tuple[Path, ...] = ()  # empty: the client's roots, else the working folder
+    max_tasks: int = 8
+    max_sandboxes: int = 8
+    approval_timeout: float = 300.0
+
+
+@dataclass
+class SidehandApp:
+    manager: SessionManager
+    config: ServerConfig = field(default_factory=ServerConfig)
+    client_roots: list[Path] = field(default_factory=list)  # the last roots a client sent us
+
+    def __post_init__(self) -> None:
+        self.tasks = TaskRegistry(
+            self.manager, max_running=self.config.max_tasks, approval_timeout=self.config.approval_timeout
+        )
+        self.sandboxes = SandboxRegistry(
+            self.manager.sandbox_factory, self.manager.settings, max_open=self.config.max_sandboxes
+        )
+        self.configured_roots = normalize_roots(self.config.roots)
+
+    def known_roots(self) -> list[Path]:
+        """Allowed roots without asking the client: configured, else last seen, else cwd."""
+        return self.configured_roots or self.client_roots or normalize_roots([Path.cwd()])
+
+    async def roots(self, ctx: Context[Any, Any] | None) -> list[Path]:
+        """Allowed roots for this request: configured ones win; else ask the client (if it can)."""
+        if self.configured_roots or ctx is None:
+            return self.known_roots()
+        caps = ctx.client_capabilities
+        if caps is not None and caps.roots is not None and ctx.session.can_send_request:
+            try:
+                with warnings.catch_warnings():  # deprecated in 2026-07-28; today's clients still send them
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    listed = await ctx.session.list_roots()
+            except (MCPError, OSError, RuntimeError) as exc:
+                log.info("the client did not list its roots: %s", exc)
+            else:
+                paths = [p for r in listed.roots if (p := root_from_uri(str(r.uri))) is not None]
+                if roots := normalize_roots(paths):
+                    self.client_roots = roots
+        return self.known_roots()
+
+    async def workspace(self, workspace: str | None, ctx: Context[Any, Any] | None) -> Path:
+        return resolve_workspace(workspace, await self.roots(ctx))
+
+    async def aclose(self) -> None:
+        await self.tasks.aclose()
+        await self.sandboxes.aclose()
+        await self.manager.aclose()
+
+
+def result(model: BaseModel) -> CallToolResult:
+    """A tool result with the model as structured content and its readable form as text."""
+    text = model.text() if hasattr(model, "text") else model.model_dump_json(indent=2)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=model.model_dump(mode="json")
+    )
+
+
+def tool(server: MCPServer[Any], **options: Any) -> Callable[[_F], _F]:
+    """`server.tool`, with the docstring's indentation cleaned for the tool's description."""
+
+    def register(fn: _F) -> _F:
+        server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **options)
+        return fn
+
+    return register
+
+
+@contextlib.contextmanager
+def tool_errors() -> Iterator[None]:
+    """Our errors become tool errors (is_error results with the message): the server keeps serving."""
+    try:
+        yield
+    except SidehandError as exc:
+        raise ToolError(str(exc)) from exc
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        raise ToolError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc

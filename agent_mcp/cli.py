@@ -1,0 +1,232 @@
+"""`sidehand mcp`: the MCP server over stdio (default) or streamable HTTP (`--http`).
+
+stdout is the protocol in stdio mode: logging goes to stderr (or `--log-file`). Over HTTP the
+server binds 127.0.0.1 by default, checks Host/Origin headers (DNS-rebinding protection) and
+requires a bearer token; it refuses to listen beyond loopback unless the token is given."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent_mcp.auth import (
+    TOKEN_ENV,
+    BearerTokenMiddleware,
+    default_token_file,
+    is_loopback,
+    new_token,
+    write_token_file,
+)
+from core.config import load_settings
+from core.errors import SidehandError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8765
+ROOTS_ENV = "SIDEHAND_MCP_ROOTS"  # allowed roots, separated by os.pathsep (when no --root is given)
+PREFETCH_DELAY = 1.0  # let the handshake go first: importing litellm holds the GIL for seconds
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sidehand mcp", description="Sidehand MCP server (stdio by default).")
+    p.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}; 0: any)"
+    )
+    p.add_argument("--token", help=f"HTTP bearer token (or {TOKEN_ENV}); generated when not given")
+    p.add_argument(
+        "--token-file", type=Path, help=f"where a generated token is written (default {default_token_file()})"
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        help="Host header to accept when not on loopback (repeatable)",
+    )
+    p.add_argument(
+        "--root",
+        action="append",
+        type=Path,
+        default=[],
+        help=f"allowed workspace root (repeatable; else ${ROOTS_ENV}, else the client's roots, else cwd)",
+    )
+    p.add_argument("--model", help="litellm model name (default: SIDEHAND_MODEL / config file)")
+    p.add_argument("--api-base", help="base URL of an OpenAI-compatible server")
+    p.add_argument("--image", dest="sandbox_image", help="sandbox image")
+    p.add_argument("--config", type=Path, help="config file (default: ~/.config/sidehand/config.toml)")
+    p.add_argument("--max-tasks", type=int, default=8, help="tasks running at once (default 8)")
+    p.add_argument("--max-sandboxes", type=int, default=8, help="sandboxes open at once (default 8)")
+    p.add_argument(
+        "--approval-timeout",
+        type=float,
+        default=300.0,
+        help="seconds before an unanswered approval is rejected",
+    )
+    p.add_argument("--log-file", help="log here instead of stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def configure_logging(verbose: bool, log_file: str | None, secrets: list[str]) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def say(message: str) -> None:
+    """A line for the person who started the server (stderr: stdout may be the protocol)."""
+    sys.stderr.write(f"sidehand mcp: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(args.verbose, args.log_file, [])
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if args.http and not is_loopback(args.host) and not token:
+        say(
+            f"refusing to listen on {args.host} without a token: anyone who can reach it could run commands. "
+            f"Pass --token (or set {TOKEN_ENV}) to expose it, or keep the default --host 127.0.0.1."
+        )
+        return 2
+    try:
+        settings = load_settings(
+            {"model": args.model, "api_base": args.api_base, "sandbox_image": args.sandbox_image},
+            config_file=args.config,
+        )
+    except SidehandError as exc:
+        say(str(exc))
+        return 2
+    configure_logging(args.verbose, args.log_file, settings.secrets())
+    try:
+        asyncio.run(_serve(args, settings, token))
+    except KeyboardInterrupt:
+        pass
+    except SidehandError as exc:
+        say(str(exc))
+        return 2
+    except OSError as exc:
+        say(f"cannot serve: {exc}")
+        return 1
+    return 0
+
+
+def _build_app(args: argparse.Namespace, settings: Any) -> Any:
+    from agent_mcp.app import ServerConfig, SidehandApp
+    from agent_mcp.fakes import build_fake_manager, script_path_from_env
+
+    if (script := script_path_from_env()) is not None:
+        log.warning("TEST MODE: scripted LLM from %s and in-memory sandboxes (SIDEHAND_TEST_LLM)", script)
+        manager = build_fake_manager(settings, script)
+    else:
+        from sidehand.wiring import build_manager
+
+        manager = build_manager(settings)
+    roots = args.root or [Path(p) for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p]
+    config = ServerConfig(
+        roots=tuple(roots),
+        max_tasks=args.max_tasks,
+        max_sandboxes=args.max_sandboxes,
+        approval_timeout=args.approval_timeout,
+    )
+    return SidehandApp(manager, config)
+
+
+def _prefetch_litellm() -> None:
+    try:
+        from core.llm import prefetch_litellm
+    except ImportError:  # core.llm not there yet: the first model call imports it
+        return
+    prefetch_litellm()
+
+
+async def _serve(args: argparse.Namespace, settings: Any, token: str | None) -> None:
+    from agent_mcp.server import build_server
+
+    app = _build_app(args, settings)
+    server = build_server(app)
+    loop = asyncio.get_running_loop()
+    if os.environ.get("SIDEHAND_TEST_LLM") is None:
+        loop.call_later(PREFETCH_DELAY, _prefetch_litellm)
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    try:
+        if args.http:
+            await _serve_http(args, server, token)
+        else:
+            await server.run_stdio_async()
+    except asyncio.CancelledError:
+        log.info("stopping (SIGTERM)")
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(app.aclose(), 30)
+
+
+async def _serve_http(args: argparse.Namespace, server: Any, token: str | None) -> None:
+    import uvicorn
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if token is None:
+        token = new_token()
+        token_file = args.token_file or default_token_file()
+        write_token_file(token_file, token)
+        say(f"bearer token written to {token_file} (mode 0600)")
+    if is_loopback(args.host):
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", *args.allowed_host],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    elif args.allowed_host:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=args.allowed_host,
+            allowed_origins=[f"http://{h}" for h in args.allowed_host]
+            + [f"https://{h}" for h in args.allowed_host],
+        )
+    else:
+        log.warning("no --allowed-host: Host headers are not checked (the bearer token still is)")
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    starlette_app = server.streamable_http_app(host=args.host, transport_security=security)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        BearerTokenMiddleware(starlette_app, token), log_level="warning", lifespan="on", access_log=False
+    )
+    http = uvicorn.Server(config)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    say(f"listening on http://{host}:{port}/mcp")
+    await http.serve(sockets=[sock])

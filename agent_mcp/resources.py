@@ -1,0 +1,84 @@
+"""Session resources: `sidehand://sessions/{id}/events` (JSON Lines, as logged, secrets redacted),
+`/diff` (the change set as a unified diff) and `/transcript` (readable Markdown). A session is
+readable only when its workspace is inside the allowed roots."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent_mcp.workspaces import WorkspaceError, inside
+from core.eventlog import EventLogError, read_events, read_meta
+from core.events import Event
+from core.sessions import SessionManager
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
+TRANSCRIPT_OUTPUT_CHARS = 2_000
+
+
+class SessionNotFound(LookupError):
+    pass
+
+
+def session_directory(manager: SessionManager, session_id: str, roots: Sequence[Path]) -> Path:
+    if not SESSION_ID.match(session_id) or ".." in session_id:
+        raise SessionNotFound(f"{session_id!r} is not a session id")
+    directory = manager.root / session_id
+    try:
+        meta = read_meta(directory)
+    except EventLogError as exc:
+        raise SessionNotFound(f"unknown session {session_id!r}") from exc
+    workspace = Path(meta["workspace"]).resolve()
+    if not inside(workspace, roots):
+        raise WorkspaceError(f"session {session_id} belongs to a workspace outside the allowed roots")
+    return directory
+
+
+def events_jsonl(directory: Path) -> str:
+    return "".join(e.model_dump_json() + "\n" for e in read_events(directory))
+
+
+async def session_diff(manager: SessionManager, session_id: str, directory: Path) -> str:
+    live = manager.sessions.get(session_id)
+    if live is not None and not live.closed:
+        return (await live.changes()).patch()
+    saved = directory / "changes.patch"
+    return saved.read_text() if saved.is_file() else ""
+
+
+def _cut(text: str, limit: int = TRANSCRIPT_OUTPUT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+
+
+def _fence(text: str) -> str:
+    return f"```\n{_cut(text).replace('```', '` ` `')}\n```"
+
+
+def transcript(events: Sequence[Event]) -> str:
+    """The conversation as Markdown: prompts, answers, actions with their results, approvals."""
+    out: list[str] = []
+    for e in events:
+        match e.kind:
+            case "user_message":
+                out.append(f"## User\n\n{e.text}")
+            case "agent_message":
+                out.append(f"## Sidehand\n\n{e.text}")
+            case "tool_call":
+                out.append(f"**{e.tool}** {e.title}\n\n{_fence(e.arguments)}")
+            case "tool_result":
+                status = "error" if e.error else "ok"
+                code = f" (exit {e.exit_code})" if e.exit_code is not None else ""
+                out.append(f"→ {status}{code}\n\n{_fence(e.output)}")
+            case "approval_requested":
+                out.append(f"*Approval requested for {e.tool} ({e.risk} risk): {e.reason}*")
+            case "approval_granted":
+                out.append(f"*Allowed ({e.scope})*")
+            case "approval_rejected":
+                out.append(f"*Rejected{': ' + e.reason if e.reason else ''}*")
+            case "turn_ended":
+                changes = f" — changes: {', '.join(e.changes)}" if e.changes else ""
+                out.append(f"*Turn ended: {e.stop_reason}{changes}*")
+            case _:
+                pass
+    return "\n\n".join(out) + "\n"

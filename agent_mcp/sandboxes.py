@@ -1,0 +1,178 @@
+"""A safe sandbox for other agents: a Docker sandbox mirroring a workspace, with Sidehand's own
+shell and editor tools (core.tools) but no Sidehand model. Nothing reaches the workspace until
+the client applies the sandbox's changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from agent_mcp.models import (
+    ApplyResult,
+    CommandOutput,
+    DiffResult,
+    EditorOutput,
+    SandboxInfo,
+    SearchMatch,
+    SearchResult,
+    file_briefs,
+)
+from core.changes import ChangeSet
+from core.changes import apply_changes as write_changes
+from core.config import Settings
+from core.errors import SidehandError
+from core.protocols import WORKDIR, Sandbox, SandboxFactory
+from core.tools import ToolContext
+from core.tools.bash import BashParams, BashTool
+from core.tools.editor import EditorParams, EditorTool
+
+log = logging.getLogger(__name__)
+
+SEARCH_LINE_CHARS = 300
+_GREP_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<text>.*)$")
+
+
+class SandboxToolError(SidehandError):
+    """A sandbox tool call does not fit: unknown sandbox, too many open, bad path, ..."""
+
+
+def sandbox_path(path: str) -> str:
+    """An absolute POSIX path inside the sandbox (relative paths are under the workspace copy)."""
+    pure = PurePosixPath(path.strip() or ".")
+    return str(pure if pure.is_absolute() else PurePosixPath(WORKDIR) / pure)
+
+
+@dataclass
+class OpenSandbox:
+    id: str
+    workspace: Path
+    sandbox: Sandbox
+    directory: Path
+    edit_history: dict[str, list[bytes]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in its shell
+
+
+class SandboxRegistry:
+    def __init__(self, factory: SandboxFactory, settings: Settings, *, max_open: int = 8) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.max_open = max_open
+        self.open: dict[str, OpenSandbox] = {}
+        self.root = settings.sessions_dir.parent / "mcp-sandboxes"
+        self._bash = BashTool()
+        self._editor = EditorTool()
+
+    async def create(self, workspace: Path) -> SandboxInfo:
+        if len(self.open) >= self.max_open:
+            raise SandboxToolError(
+                f"{len(self.open)} sandboxes are open (the limit is {self.max_open}): close one with sandbox_close"
+            )
+        sandbox_id = f"sbx-{secrets.token_hex(4)}"
+        directory = self.root / sandbox_id
+        directory.mkdir(parents=True, exist_ok=True)
+        sandbox = await self.factory(workspace, sandbox_id, directory)
+        self.open[sandbox_id] = OpenSandbox(sandbox_id, workspace, sandbox, directory)
+        return SandboxInfo(sandbox_id=sandbox_id, workspace=str(workspace), workdir=WORKDIR)
+
+    def get(self, sandbox_id: str) -> OpenSandbox:
+        box = self.open.get(sandbox_id)
+        if box is None:
+            known = ", ".join(self.open) or "none"
+            raise SandboxToolError(
+                f"unknown sandbox {sandbox_id!r}: open one with sandbox_open (open: {known})"
+            )
+        return box
+
+    def _context(self, box: OpenSandbox) -> ToolContext:
+        return ToolContext(
+            sandbox=box.sandbox,
+            session_dir=box.directory,
+            call_id=f"mcp-{secrets.token_hex(6)}",
+            command_timeout=self.settings.command_timeout,
+            edit_history=box.edit_history,
+        )
+
+    async def run(self, sandbox_id: str, command: str, timeout: float | None) -> CommandOutput:
+        box = self.get(sandbox_id)
+        async with box.lock:
+            obs = await self._bash.execute(BashParams(command=command, timeout=timeout), self._context(box))
+        return CommandOutput(
+            output=obs.output, exit_code=obs.exit_code, timed_out=obs.timed_out, truncated=obs.truncated
+        )
+
+    async def editor(self, sandbox_id: str, params: EditorParams) -> EditorOutput:
+        box = self.get(sandbox_id)
+        obs = await self._editor.execute(params, self._context(box))
+        if obs.error:
+            raise SandboxToolError(obs.output)
+        return EditorOutput(path=params.path, output=obs.output, diff=obs.diff)
+
+    async def write(self, sandbox_id: str, path: str, content: str) -> EditorOutput:
+        """Create or overwrite a file (the editor's `create` refuses to overwrite; agents want both)."""
+        box = self.get(sandbox_id)
+        target = sandbox_path(path)
+        kind = await box.sandbox.path_kind(target)
+        if kind == "dir":
+            raise SandboxToolError(f"{target} is a folder: give a file path")
+        if kind == "file":
+            box.edit_history.setdefault(target, []).append(await box.sandbox.read_file(target))
+        else:
+            box.edit_history.setdefault(target, []).append(b"")
+        await box.sandbox.write_file(target, content.encode())
+        verb = "overwrote" if kind == "file" else "created"
+        return EditorOutput(path=target, output=f"{verb} {target} ({len(content.encode())} bytes)")
+
+    async def search(
+        self, sandbox_id: str, pattern: str, path: str, glob: str | None, ignore_case: bool, max_results: int
+    ) -> SearchResult:
+        """grep -rnE in the sandbox (hidden folders such as .git left out)."""
+        box = self.get(sandbox_id)
+        flags = "-rnIE" + ("i" if ignore_case else "")
+        include = f" --include={shlex.quote(glob)}" if glob else ""
+        command = (
+            f"grep {flags} --exclude-dir='.*'{include} -e {shlex.quote(pattern)} -- {shlex.quote(sandbox_path(path))}"
+            f" 2>/dev/null | head -n {max_results + 1}"
+        )
+        async with box.lock:
+            result = await box.sandbox.run(command, timeout=min(60.0, self.settings.command_timeout))
+        matches = []
+        for raw in result.output.splitlines():
+            if (m := _GREP_LINE.match(raw)) is None:
+                continue
+            matches.append(
+                SearchMatch(path=m["path"], line=int(m["line"]), text=m["text"][:SEARCH_LINE_CHARS])
+            )
+        return SearchResult(matches=matches[:max_results], truncated=len(matches) > max_results)
+
+    async def diff(self, sandbox_id: str) -> DiffResult:
+        changes = await self.get(sandbox_id).sandbox.changes()
+        return DiffResult(files=file_briefs(changes), patch=changes.patch())
+
+    async def apply(self, sandbox_id: str, paths: list[str] | None, force: bool) -> ApplyResult:
+        box = self.get(sandbox_id)
+        changes = await box.sandbox.changes()
+        if paths is not None:
+            wanted = set(paths)
+            changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
+        written = write_changes(box.workspace, changes, force=force)
+        await box.sandbox.mark_synced(changes)
+        remaining = await box.sandbox.changes()
+        return ApplyResult(id=sandbox_id, written=written, remaining=[c.path for c in remaining.files])
+
+    async def close(self, sandbox_id: str) -> None:
+        box = self.open.pop(sandbox_id, None)
+        if box is None:
+            raise SandboxToolError(f"unknown sandbox {sandbox_id!r} (already closed?)")
+        await box.sandbox.close()
+
+    async def aclose(self) -> None:
+        boxes, self.open = list(self.open.values()), {}
+        results = await asyncio.gather(*(b.sandbox.close() for b in boxes), return_exceptions=True)
+        for box, result in zip(boxes, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("sandbox %s did not close cleanly: %s", box.id, result)

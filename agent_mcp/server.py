@@ -1,0 +1,129 @@
+"""The Sidehand MCP server (official `mcp` SDK 2.x, `MCPServer`): task tools, sandbox tools,
+session resources, and the workspace's skills as prompts. Transports live in agent_mcp.cli."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, GetPromptResult, InputRequiredResult, PromptMessage, TextContent
+from mcp_types import Prompt as MCPPrompt
+from mcp_types import PromptArgument as MCPPromptArgument
+
+from agent_mcp.app import SidehandApp
+from agent_mcp.resources import SessionNotFound, events_jsonl, session_diff, session_directory, transcript
+from agent_mcp.sandbox_tools import register_sandbox_tools
+from agent_mcp.skills import discover_skills
+from agent_mcp.task_tools import register_task_tools
+from agent_mcp.workspaces import WorkspaceError, inside
+from core.eventlog import EventLogError, read_events
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Sidehand runs a coding agent, or gives you a sandbox, in Docker sandboxes that mirror a workspace.
+Nothing reaches the workspace until changes are applied.
+- Delegate a task: start_task (returns an id at once) -> get_task with wait (<= 30 s) until it ends ->
+  apply_changes or discard_changes. run_task does the same in one blocking call.
+- Work yourself in a sandbox: sandbox_open -> sandbox_run / sandbox_read / sandbox_search /
+  sandbox_write / sandbox_edit -> sandbox_diff -> apply_changes -> sandbox_close.
+Resources: sidehand://sessions/{id}/events, /diff, /transcript (a task id is a session id).
+Prompts: the skills found in the workspace (AGENTS.md, .agents/skills)."""
+
+
+class SidehandMCP(MCPServer[Any]):
+    """MCPServer whose prompts are the workspace's skills, read fresh on every listing."""
+
+    def __init__(self, app: SidehandApp) -> None:
+        super().__init__(
+            "sidehand", title="Sidehand", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+        )
+        self.app = app
+
+    async def list_prompts(self) -> list[MCPPrompt]:
+        skills = discover_skills(self.app.known_roots())
+        return [
+            MCPPrompt(
+                name=skill.name,
+                description=skill.description,
+                arguments=[
+                    MCPPromptArgument(name="task", description="What to apply the skill to", required=False)
+                ],
+            )
+            for skill in skills.values()
+        ]
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        skills = discover_skills(self.app.known_roots())
+        skill = skills.get(name)
+        if skill is None:
+            known = ", ".join(skills) or "none"
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown prompt {name!r} (skills found: {known})")
+        text = f"Follow this skill ({skill.path}):\n\n{skill.body}"
+        if task := (arguments or {}).get("task"):
+            text += f"\n\nTask: {task}"
+        return GetPromptResult(
+            description=skill.description,
+            messages=[PromptMessage(role="user", content=TextContent(type="text", text=text))],
+        )
+
+
+def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:
+    def directory(session_id: str) -> Path:
+        try:
+            return session_directory(app.manager, session_id, app.known_roots())
+        except SessionNotFound as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        except WorkspaceError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    @server.resource("sidehand://sessions", name="sessions", mime_type="application/json")
+    def sessions() -> str:
+        """Sessions (tasks) whose workspace is inside the allowed roots, newest first."""
+        roots = app.known_roots()
+        infos = [
+            {"id": i.id, "workspace": i.workspace, "title": i.title, "status": i.status, "live": i.live}
+            for i in app.manager.list()
+            if inside(Path(i.workspace).resolve(), roots)
+        ]
+        return json.dumps(infos, indent=1)
+
+    @server.resource(
+        "sidehand://sessions/{session_id}/events", name="session-events", mime_type="application/x-ndjson"
+    )
+    def events(session_id: str) -> str:
+        """The session's events as JSON Lines, exactly as logged (secrets redacted)."""
+        try:
+            return events_jsonl(directory(session_id))
+        except EventLogError as exc:
+            raise ResourceError(str(exc)) from exc
+
+    @server.resource("sidehand://sessions/{session_id}/diff", name="session-diff", mime_type="text/x-diff")
+    async def diff(session_id: str) -> str:
+        """The session's change set as a unified diff (`git apply` it); empty when nothing changed."""
+        return await session_diff(app.manager, session_id, directory(session_id))
+
+    @server.resource(
+        "sidehand://sessions/{session_id}/transcript", name="session-transcript", mime_type="text/markdown"
+    )
+    def transcript_md(session_id: str) -> str:
+        """The conversation as Markdown: prompts, answers, actions and their results."""
+        try:
+            return transcript(read_events(directory(session_id)))
+        except EventLogError as exc:
+            raise ResourceError(str(exc)) from exc
+
+
+def build_server(app: SidehandApp) -> SidehandMCP:
+    server = SidehandMCP(app)
+    register_task_tools(server, app)
+    register_sandbox_tools(server, app)
+    _register_resources(server, app)
+    return server

@@ -1,0 +1,245 @@
+"""The task tools: start_task / get_task / cancel_task / list_tasks (start, poll, cancel: for
+clients that time out tool calls), a blocking run_task with progress notifications, approvals,
+and apply_changes / discard_changes for a finished task (or an MCP sandbox)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from agent_mcp.app import SidehandApp, result, tool, tool_errors
+from agent_mcp.models import ApplyMode, ApplyResult, ApprovalMode, TaskList, TaskReport, brief
+from agent_mcp.tasks import McpTask
+from core.session import Decision
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 30.0
+HEARTBEAT = 10.0  # run_task reports progress at least this often (clients may reset their timeout)
+
+TaskText = Annotated[str, Field(min_length=1, max_length=100_000, description="What the agent should do")]
+Workspace = Annotated[
+    str | None,
+    Field(
+        None,
+        max_length=4096,
+        description="Project folder on the server's machine, inside the allowed roots (default: the first root)",
+    ),
+]
+Model = Annotated[
+    str | None, Field(None, max_length=200, description="litellm model name (default: the server's setting)")
+]
+Approval = Annotated[
+    ApprovalMode,
+    Field(
+        "risky",
+        description="never: run every action; risky: ask for risky commands; always: ask for every "
+        "action but reads; read_only: deny all but reads. Asked through elicitation in run_task, else "
+        "answered with answer_approval; unanswered questions are rejected after a timeout.",
+    ),
+]
+Apply = Annotated[
+    ApplyMode,
+    Field(
+        "review",
+        description="review: keep the change set until apply_changes / discard_changes; "
+        "auto: write it to the workspace when the task ends (refused on conflicts)",
+    ),
+]
+TaskId = Annotated[str, Field(min_length=1, max_length=200, description="The id start_task returned")]
+
+
+class ApprovalAnswer(BaseModel):
+    """What the client's user answers when Sidehand asks to run an action."""
+
+    decision: Literal["allow_once", "allow_for_session", "reject"] = Field(
+        description="allow this action once, allow this tool for the rest of the task, or reject it"
+    )
+
+
+def _needs_client(task: McpTask) -> bool:
+    return task.done or bool(task.pending)
+
+
+def _can_elicit(ctx: Context[Any, Any]) -> bool:
+    caps = ctx.client_capabilities
+    return caps is not None and caps.elicitation is not None and ctx.session.can_send_request
+
+
+async def _elicit_approvals(task: McpTask, ctx: Context[Any, Any], asked: set[str]) -> bool:
+    """Ask the client about each new pending approval. False when the client cannot be asked."""
+    for call_id, request in list(task.pending.items()):
+        if call_id in asked:
+            continue
+        asked.add(call_id)
+        message = (
+            f"Sidehand task {task.id} wants to run {request.tool} ({request.risk} risk): "
+            f"{request.arguments[:1000]}" + (f"\nWhy asked: {request.reason}" if request.reason else "")
+        )
+        try:
+            answer = await ctx.elicit(message, ApprovalAnswer)
+        except (MCPError, ValueError, RuntimeError) as exc:
+            log.info("task %s: elicitation failed (%s); the approval stays pending", task.id, exc)
+            return False
+        if call_id not in task.pending:
+            continue  # answered meanwhile (answer_approval, timeout)
+        if answer.action == "accept" and answer.data.decision != "reject":
+            scope: Literal["once", "session"] = (
+                "session" if answer.data.decision == "allow_for_session" else "once"
+            )
+            task.decide(call_id, Decision(allow=True, scope=scope))
+        else:
+            task.decide(call_id, Decision(allow=False, reason=f"the user answered {answer.action}"))
+    return True
+
+
+def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @tool(server, title="Start a Sidehand task")
+    async def start_task(
+        task: TaskText,
+        ctx: Context[Any, Any],
+        workspace: Workspace = None,
+        model: Model = None,
+        approval: Approval = "risky",
+        apply: Apply = "review",
+    ) -> Annotated[CallToolResult, TaskReport]:
+        """Start the Sidehand agent on a task in a Docker sandbox mirroring the workspace. Returns at
+        once with the task id: poll with get_task (it can wait up to 30 s), stop with cancel_task."""
+        with tool_errors():
+            path = await app.workspace(workspace, ctx)
+            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            return result(started.report())
+
+    @tool(server, title="Get a task's status", annotations=read_only)
+    async def get_task(
+        task_id: TaskId,
+        wait: Annotated[
+            float, Field(0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for the task to end or ask")
+        ] = 0.0,
+        since: Annotated[
+            int | None,
+            Field(None, ge=-1, description="Only events after this seq (next_seq of the last call)"),
+        ] = None,
+    ) -> Annotated[CallToolResult, TaskReport]:
+        """Status, recent events, pending approvals, the change set (once ended) and usage of a task.
+        With `wait`, returns as soon as the task ends or needs an approval."""
+        with tool_errors():
+            found = app.tasks.get(task_id)
+            await found.wait(wait, _needs_client)
+            return result(found.report(since))
+
+    @tool(server, title="Cancel a task")
+    async def cancel_task(task_id: TaskId) -> Annotated[CallToolResult, TaskReport]:
+        """Stop a running task: its command is killed and it ends with `cancelled`. Its change set
+        so far stays available to apply or discard."""
+        with tool_errors():
+            return result((await app.tasks.cancel(task_id)).report())
+
+    @tool(server, title="List tasks", annotations=read_only)
+    async def list_tasks() -> Annotated[CallToolResult, TaskList]:
+        """The tasks this server has started, oldest first."""
+        return result(TaskList(tasks=[t.info() for t in app.tasks.tasks.values()]))
+
+    @tool(server, title="Run a Sidehand task and wait")
+    async def run_task(
+        task: TaskText,
+        ctx: Context[Any, Any],
+        workspace: Workspace = None,
+        model: Model = None,
+        approval: Approval = "risky",
+        apply: Apply = "review",
+    ) -> Annotated[CallToolResult, TaskReport]:
+        """Run the Sidehand agent on a task and return when it ends, with progress notifications
+        when the client asked for them. Approvals are asked through elicitation when the client
+        supports it. Cancelling this call cancels the task. Prefer start_task for long tasks: many
+        clients time tool calls out after about a minute."""
+        with tool_errors():
+            path = await app.workspace(workspace, ctx)
+            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+        try:
+            return result(await _follow(started, ctx))
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await app.tasks.cancel(started.id)
+            raise
+
+    @tool(server, title="Answer an approval request")
+    async def answer_approval(
+        task_id: TaskId,
+        call_id: Annotated[str, Field(min_length=1, max_length=200, description="From pending_approvals")],
+        allow: bool,
+        scope: Annotated[
+            Literal["once", "session"],
+            Field("once", description="session: allow this tool for the rest of the task"),
+        ] = "once",
+        reason: Annotated[
+            str, Field("", max_length=2000, description="Told to the agent when rejecting")
+        ] = "",
+    ) -> Annotated[CallToolResult, TaskReport]:
+        """Allow or reject an action a task is waiting on (see get_task's pending_approvals)."""
+        with tool_errors():
+            found = app.tasks.get(task_id)
+            found.decide(call_id, Decision(allow=allow, scope=scope, reason=reason))
+            return result(found.report())
+
+    @tool(server, title="Apply changes to the workspace", annotations=ToolAnnotations(destructive_hint=True))
+    async def apply_changes(
+        id: Annotated[str, Field(min_length=1, max_length=200, description="A task id or a sandbox id")],
+        paths: Annotated[
+            list[Annotated[str, Field(max_length=4096)]] | None,
+            Field(None, max_length=10_000, description="Only these workspace-relative paths (default: all)"),
+        ] = None,
+        force: Annotated[
+            bool, Field(False, description="Overwrite files that changed on the host meanwhile")
+        ] = False,
+    ) -> Annotated[CallToolResult, ApplyResult]:
+        """Write a finished task's (or a sandbox's) changes to the workspace. Refused, with nothing
+        written, when a host file changed since the sandbox copied it (unless `force`)."""
+        with tool_errors():
+            if id in app.sandboxes.open:
+                return result(await app.sandboxes.apply(id, paths, force))
+            return result(await app.tasks.apply(id, paths, force))
+
+    @tool(server, title="Discard a task's changes")
+    async def discard_changes(id: TaskId) -> Annotated[CallToolResult, ApplyResult]:
+        """Drop a finished task's change set and close its sandbox; the workspace is left as it is."""
+        with tool_errors():
+            return result(await app.tasks.discard(id))
+
+
+def _news(seen: int, asked: set[str]) -> Callable[[McpTask], bool]:
+    """The task ended, logged something after `seen`, or asks something not asked yet."""
+    return lambda t: t.done or bool(t.events and t.events[-1].seq > seen) or bool(set(t.pending) - asked)
+
+
+async def _follow(task: McpTask, ctx: Context[Any, Any]) -> TaskReport:
+    """Wait for the task to end, reporting progress and asking for approvals on the way."""
+    asked: set[str] = set()
+    can_ask = _can_elicit(ctx)
+    step = 0
+    seen = -1
+    await ctx.report_progress(step, None, f"task {task.id} started")
+    while not task.done:
+        await task.wait(HEARTBEAT, _news(seen, asked))
+        new = [e for e in task.events if e.seq > seen]
+        step += 1
+        if new:
+            seen = new[-1].seq
+            last = brief(new[-1])
+            await ctx.report_progress(step, None, f"{last.kind}: {last.summary}")
+        else:
+            await ctx.report_progress(step, None, f"still {task.status}")
+        if can_ask and set(task.pending) - asked:
+            can_ask = await _elicit_approvals(task, ctx, asked)
+        elif not can_ask:
+            asked.update(task.pending)  # answered by answer_approval or the timeout
+    return task.report()

@@ -1,0 +1,163 @@
+"""`sidehand mcp` as a user runs it: a subprocess driven by the official MCP client over stdio and
+over streamable HTTP (bearer token, 401s, Host checks, the loopback rule). The test hook
+SIDEHAND_TEST_LLM swaps in the scripted LLM and in-memory sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.agent_mcp.conftest import ScriptWriter, create_file, data, say, text
+
+SIDEHAND = [sys.executable, "-m", "sidehand", "mcp"]
+TOOLS = {
+    "start_task",
+    "get_task",
+    "cancel_task",
+    "list_tasks",
+    "run_task",
+    "answer_approval",
+    "apply_changes",
+    "discard_changes",
+    "sandbox_open",
+    "sandbox_run",
+    "sandbox_read",
+    "sandbox_write",
+    "sandbox_edit",
+    "sandbox_search",
+    "sandbox_diff",
+    "sandbox_close",
+}
+
+
+def server_env(tmp_path: Path, script_path: Path, workspace: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env.update(
+        SIDEHAND_TEST_LLM=str(script_path),
+        SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
+        SIDEHAND_MCP_ROOTS=str(workspace),
+        SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    return env
+
+
+async def exercise(client: Client, workspace: Path) -> None:
+    """The same short scenario over any transport: list, run a task, apply its changes."""
+    names = {t.name for t in (await client.list_tools()).tools}
+    assert names == TOOLS
+    report = data(await client.call_tool("run_task", {"task": "write out.txt", "approval": "never"}))
+    assert report["info"]["message"] == "Done."
+    applied = data(await client.call_tool("apply_changes", {"id": report["info"]["task_id"]}))
+    assert applied["written"] == ["out.txt"]
+    assert (workspace / "out.txt").read_text() == "out\n"
+    bad = await client.call_tool("get_task", {"task_id": "nope"})
+    assert bad.is_error and "unknown task" in text(bad)
+
+
+async def test_stdio(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
+    path = script([create_file("/workspace/out.txt", "out\n"), say("Done.")])
+    params = StdioServerParameters(
+        command=SIDEHAND[0], args=SIDEHAND[1:], env=server_env(tmp_path, path, workspace), cwd=str(tmp_path)
+    )
+    with anyio.fail_after(30):
+        async with Client(params, read_timeout_seconds=20) as client:
+            assert client.server_info is not None and client.server_info.name == "sidehand"
+            await exercise(client, workspace)
+
+
+@asynccontextmanager
+async def http_server(tmp_path: Path, env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, str]]:
+    """Start `sidehand mcp --http`; yields (url, token) once it listens."""
+    token_file = tmp_path / "token"
+    proc = await asyncio.create_subprocess_exec(
+        *SIDEHAND, "--http", "--port", "0", "--token-file", str(token_file), *args,
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        url = None
+        with anyio.fail_after(20):
+            while url is None:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the server exited before listening"
+                if m := re.search(r"listening on (http://\S+)", line):
+                    url = m[1]
+        drain = asyncio.create_task(proc.stderr.read())
+        token = token_file.read_text().strip() if token_file.exists() else ""
+        yield url, token
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            with anyio.fail_after(15):
+                await proc.wait()
+    drain.cancel()
+
+
+async def test_http_with_bearer_token(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
+    path = script([create_file("/workspace/out.txt", "out\n"), say("Done.")])
+    async with http_server(tmp_path, server_env(tmp_path, path, workspace)) as (url, token):
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
+        mode = stat.S_IMODE((tmp_path / "token").stat().st_mode)
+        assert mode == 0o600 and len(token) >= 32
+
+        async with httpx.AsyncClient() as raw:
+            initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+            missing = await raw.post(url, json=initialize)
+            assert missing.status_code == 401 and "missing bearer token" in missing.text
+            assert missing.headers["www-authenticate"].startswith("Bearer")
+            wrong = await raw.post(url, json=initialize, headers={"Authorization": "Bearer wrong"})
+            assert wrong.status_code == 401 and "wrong bearer token" in wrong.text
+            rebinding = await raw.post(
+                url, json=initialize, headers={"Authorization": f"Bearer {token}", "Host": "evil.example:80"}
+            )
+            assert rebinding.status_code in (403, 421)
+
+        headers = {"Authorization": f"Bearer {token}"}
+        with anyio.fail_after(30):
+            async with (
+                create_mcp_http_client(headers=headers) as http,
+                Client(streamable_http_client(url, http_client=http), read_timeout_seconds=20) as client,
+            ):
+                await exercise(client, workspace)
+
+
+async def test_http_refuses_to_leave_loopback_without_a_token(tmp_path: Path, workspace: Path) -> None:
+    env = server_env(tmp_path, tmp_path / "none.json", workspace)
+    proc = await asyncio.create_subprocess_exec(
+        *SIDEHAND, "--http", "--host", "0.0.0.0", env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    with anyio.fail_after(20):
+        out, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert out == b""
+    assert b"refusing to listen on 0.0.0.0 without a token" in err
+
+
+async def test_http_uses_the_token_it_is_given(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
+    env = server_env(tmp_path, script([]), workspace)
+    env["SIDEHAND_MCP_TOKEN"] = "s3cret-token"
+    async with http_server(tmp_path, env) as (url, written):
+        assert written == ""  # nothing generated, nothing written
+        async with httpx.AsyncClient() as raw:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+            assert (
+                await raw.post(url, json=body, headers={"Authorization": "Bearer other"})
+            ).status_code == 401
+            ok = await raw.post(url, json=body, headers={"Authorization": "Bearer s3cret-token"})
+            assert ok.status_code != 401
