@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nvim") is None, reason="needs Neovim (apt-get install -y neovim)"
-)
+
+@pytest.fixture(autouse=True)
+def _needs_neovim() -> None:
+    if shutil.which("nvim") is None:  # scripts/test installs it: a missing nvim is a set-up failure
+        pytest.fail("needs Neovim: apt-get install -y neovim (scripts/test does this)")
 
 LUA = r"""
 local out = io.open(OUT, "w")

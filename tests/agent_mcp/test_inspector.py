@@ -1,7 +1,7 @@
 """The MCP Inspector CLI (npm, works offline once installed) listing and calling tools over stdio
 and over HTTP with the bearer token. The inspector is installed once into a cache folder
 (SIDEHAND_MCP_INSPECTOR_DIR, default ~/.cache/sidehand-tests/mcp-inspector); without npm the
-tests are skipped."""
+tests fail with the reason."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def inspector(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return binary
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed: the MCP Inspector CLI cannot be installed")
+        pytest.fail("npm is not installed: the MCP Inspector CLI cannot be installed")
     folder.mkdir(parents=True, exist_ok=True)
     home = tmp_path_factory.mktemp("npm-home")
     done = subprocess.run(
@@ -45,7 +45,7 @@ def inspector(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     if done.returncode != 0 or not binary.exists():
-        pytest.skip(f"cannot install {INSPECTOR}: {done.stderr[-500:]}")
+        pytest.fail(f"cannot install {INSPECTOR}: {done.stderr[-500:]}")
     return binary
 
 
