@@ -72,7 +72,7 @@ class SidehandServer(LanguageServer):
 
     def manager(self) -> SessionManager:
         if self._manager is None:
-            from agent_lsp import fakes
+            from core.testing import fake_manager as fakes
 
             settings = self.load_settings()
             if fakes.enabled():
@@ -113,7 +113,7 @@ def build_server() -> SidehandServer:
         ls.load_settings()
         for problem in ls.settings_problems:
             ls.show(types.MessageType.Error, f"Sidehand settings: {problem}")
-        from agent_lsp import fakes
+        from core.testing import fake_manager as fakes
 
         if not fakes.enabled():
             try:

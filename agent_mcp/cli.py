@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build_app(args: argparse.Namespace, settings: Any) -> Any:
     from agent_mcp.app import ServerConfig, SidehandApp
-    from agent_mcp.fakes import build_fake_manager, script_path_from_env
+    from core.testing.fake_manager import build_fake_manager, script_path_from_env
 
     if (script := script_path_from_env()) is not None:
         log.warning("TEST MODE: scripted LLM from %s and in-memory sandboxes (SIDEHAND_TEST_LLM)", script)

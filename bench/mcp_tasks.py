@@ -20,7 +20,7 @@ from typing import Any
 from mcp import Client
 
 from agent_mcp.app import ServerConfig, SidehandApp
-from agent_mcp.fakes import build_fake_manager
+from core.testing.fake_manager import build_fake_manager
 from agent_mcp.server import build_server
 from core.config import Settings
 

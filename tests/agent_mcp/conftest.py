@@ -16,9 +16,9 @@ from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
 from agent_mcp.app import ServerConfig, SidehandApp
-from agent_mcp.fakes import build_fake_manager
 from agent_mcp.server import SidehandMCP, build_server
 from core.config import Settings
+from core.testing.fake_manager import build_fake_manager
 
 ScriptWriter = Callable[..., Path]
 

@@ -1,5 +1,5 @@
 """FOR TESTS AND BENCHMARKS ONLY. With SIDEHAND_TEST_LLM=<script.json> in its environment,
-`sidehand mcp` runs every session with the in-process scripted LLM (the scripted server's format:
+`sidehand lsp` and `sidehand mcp` run every session with the in-process scripted LLM (the scripted server's format:
 a list of turns, a Script, or a ScriptSet keyed by model) and an in-memory sandbox seeded from the
 workspace, instead of the configured model and Docker. Nothing else selects these fakes.
 
@@ -25,6 +25,10 @@ from core.testing.scripted_server import ScriptSet, Turn
 
 ENV = "SIDEHAND_TEST_LLM"
 MAX_SEED_BYTES = 1_000_000
+
+
+def enabled() -> bool:
+    return bool(os.environ.get(ENV))
 
 
 def script_path_from_env() -> Path | None:
@@ -104,11 +108,16 @@ def fake_sandbox(workspace: Path) -> InMemorySandbox:
     return sandbox
 
 
-def build_fake_manager(settings: Settings, script_path: Path) -> SessionManager:
+def build_fake_manager(settings: Settings, script_path: Path | None = None) -> SessionManager:
+    script_path = script_path or script_path_from_env()
+    if script_path is None:
+        raise RuntimeError(f"{ENV} is not set: the fake manager is for tests only")
+
     async def sandbox_factory(workspace: Path, session_id: str, session_dir: Path) -> InMemorySandbox:
         return fake_sandbox(workspace)
 
     def llm_factory(s: Settings) -> DelayedScriptedLLM:
+        assert script_path is not None
         scripts = ScriptSet.from_file(script_path)
         model = s.model or "scripted"
         return DelayedScriptedLLM(scripts.models.get(model, scripts.default).turns, model)
