@@ -20,9 +20,9 @@ from typing import Any
 from mcp import Client
 
 from agent_mcp.app import ServerConfig, SidehandApp
-from core.testing.fake_manager import build_fake_manager
 from agent_mcp.server import build_server
 from core.config import Settings
+from core.testing.fake_manager import build_fake_manager
 
 STEPS = 5
 
