@@ -1,0 +1,217 @@
+"""The sandbox container's lifecycle: engine connection, hardened creation, labels, orphan reaping.
+
+Docker SDK exceptions are translated here into core.errors.SandboxError with what to do next."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from core.errors import SandboxError
+from sandbox.workspace_copy import DEFAULT_EXCLUDES
+
+log = logging.getLogger(__name__)
+
+SANDBOX_HOME = "/home/sidehand"
+# The container's main process only keeps it alive. Plain POSIX sh, so it works with busybox too
+# (whose `sleep` may not know `infinity`); the trap makes `docker stop` instant.
+KEEP_ALIVE = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+LABEL = "sidehand"
+# Non-interactive defaults: no pager waits for a key, no colour codes in the agent's output.
+SANDBOX_ENV = {
+    "HOME": SANDBOX_HOME,
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "TERM": "dumb",
+    "LANG": "C.UTF-8",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def docker_executor() -> ThreadPoolExecutor:
+    """The thread pool for blocking docker SDK calls, shared by every sandbox in the process and
+    separate from asyncio's default pool, so many sessions starting at once starve nothing else.
+    Created on first use (importing this module starts no threads)."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sidehand-docker")
+    return _executor
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """How sandboxes are made; see DockerSandboxFactory."""
+
+    image: str
+    network: bool = False
+    memory: str = "2g"
+    cpus: float = 2.0
+    pids_limit: int = 512
+    uid: int = 1000
+    gid: int = 1000
+    output_limit: int = 30_000
+    kill_grace: float = 2.0
+    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(SANDBOX_ENV))
+
+
+@contextlib.contextmanager
+def docker_errors(action: str, image: str = "") -> Iterator[None]:
+    """Turn docker SDK / transport exceptions into a SandboxError that says what to do."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise SandboxError(
+            f"the sandbox image {image!r} is not in the Docker engine: pull it (`docker pull {image}`), "
+            "build the default image with `sidehand sandbox build-base`, or set SIDEHAND_SANDBOX_IMAGE "
+            "to an image you have"
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"Docker refused to {action}: {exc.explanation or exc}") from exc
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise SandboxError(f"lost the Docker engine while trying to {action}: {exc}") from exc
+
+
+def connect_engine() -> Any:
+    """A docker client from the environment (DOCKER_HOST or the default socket)."""
+    try:
+        _probe_unix_socket(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+        return docker.from_env()
+    except (OSError, docker.errors.DockerException, requests.RequestException) as exc:
+        raise SandboxError(
+            f"no Docker engine is reachable ({exc}): run `scripts/setup.sh`, or start one "
+            "(`sudo dockerd &` or `systemctl start docker`), or point DOCKER_HOST at one"
+        ) from exc
+
+
+def _probe_unix_socket(docker_host: str) -> None:
+    """Connect to a unix-socket engine ourselves first: when nothing listens, the SDK fails inside
+    the client's constructor and leaks the socket it opened."""
+    if not docker_host.startswith("unix://"):
+        return
+    path = docker_host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot connect to {path}: {exc.strerror or exc}") from exc
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """Who owns a container: this process on this machine, since this boot."""
+
+    host: str
+    boot: str
+    pid: int
+    started: str  # the process's start time in clock ticks since boot ("" where unknown)
+
+    @classmethod
+    def current(cls, pid: int | None = None) -> HostIdentity:
+        pid = os.getpid() if pid is None else pid
+        return cls(socket.gethostname(), _boot_id(), pid, process_start_time(pid))
+
+    def labels(self, session_id: str) -> dict[str, str]:
+        return {
+            LABEL: "1",
+            f"{LABEL}.session": session_id,
+            f"{LABEL}.pid": str(self.pid),
+            f"{LABEL}.host": self.host,
+            f"{LABEL}.boot": self.boot,
+            f"{LABEL}.started": self.started,
+        }
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def process_start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: tells a live owner from a later process that reused its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return ""
+    return stat.rsplit(b")", 1)[-1].split()[19].decode()
+
+
+def create_container(api: Any, settings: SandboxSettings, name: str, labels: Mapping[str, str]) -> str:
+    """Create (not start) the hardened sandbox container; returns its id. `api`: a docker APIClient."""
+    host_config = api.create_host_config(
+        network_mode=None if settings.network else "none",  # None: the engine's default bridge
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=settings.pids_limit,
+        mem_limit=settings.memory,
+        nano_cpus=int(settings.cpus * 1e9),
+        init=True,  # docker-init as pid 1 reaps the orphans of killed commands
+    )
+    with docker_errors("create the sandbox container", settings.image):
+        created = api.create_container(
+            settings.image,
+            command=KEEP_ALIVE,
+            name=name,
+            hostname="sandbox",
+            user=f"{settings.uid}:{settings.gid}",
+            environment=dict(settings.environment),
+            labels=dict(labels),
+            host_config=host_config,
+        )
+    return str(created["Id"])
+
+
+def remove_container(api: Any, container_id: str) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        api.remove_container(container_id, force=True, v=True)
+
+
+def reap_orphans(client: Any) -> list[str]:
+    """Remove sidehand containers whose owning process on this machine is gone; returns their ids.
+
+    Containers of other machines sharing the engine are left alone: their owners cannot be checked."""
+    me = HostIdentity.current()
+    filters = {"label": [f"{LABEL}=1", f"{LABEL}.host={me.host}"]}
+    removed = []
+    for container in client.api.containers(all=True, filters=filters):
+        if _owner_alive(container.get("Labels") or {}, me):
+            continue
+        log.info("removing orphaned sandbox container %s", container["Id"][:12])
+        with contextlib.suppress(docker.errors.APIError):
+            remove_container(client.api, container["Id"])
+            removed.append(str(container["Id"]))
+    return removed
+
+
+def _owner_alive(labels: Mapping[str, str], me: HostIdentity) -> bool:
+    if labels.get(f"{LABEL}.boot", me.boot) != me.boot:
+        return False  # made before this machine last booted
+    try:
+        pid = int(labels.get(f"{LABEL}.pid", ""))
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    started = labels.get(f"{LABEL}.started", "")
+    return not started or started == process_start_time(pid)

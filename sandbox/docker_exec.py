@@ -1,0 +1,179 @@
+"""A long-lived process in a container, attached over the Docker exec socket.
+
+Only creating and starting the exec go through the (blocking) docker SDK, on the sandbox's thread
+pool; after the HTTP upgrade the socket is handed to asyncio, so reading and writing a command costs
+no thread hop and a waiting read holds no thread however long a command runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+from core.errors import SandboxError
+from sandbox.persistent_shell import KILL_TREE_SCRIPT
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Starts bash when the image has it (nicer for agents: arrays, [[ ]], pipefail), else the POSIX sh.
+PREFER_BASH = ["/bin/sh", "-c", "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc; exec sh"]
+POSIX_SH = ["/bin/sh"]
+_HEADER = struct.Struct(">BxxxL")
+
+
+class StreamDemuxer:
+    """Strips Docker's stream framing (8-byte header: stream id, 3 zero bytes, big-endian length).
+
+    stdout and stderr payloads come out merged in arrival order. Payload bytes are passed on as they
+    arrive, before their frame is complete, so a large frame never has to be held whole."""
+
+    def __init__(self) -> None:
+        self._header = bytearray()
+        self._left_in_frame = 0
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        view, i = memoryview(data), 0
+        while i < len(view):
+            if self._left_in_frame == 0:
+                need = _HEADER.size - len(self._header)
+                self._header += view[i : i + need]
+                i += need
+                if len(self._header) == _HEADER.size:
+                    self._left_in_frame = _HEADER.unpack(self._header)[1]
+                    self._header.clear()
+            else:
+                take = min(self._left_in_frame, len(view) - i)
+                out += view[i : i + take]
+                i += take
+                self._left_in_frame -= take
+        return bytes(out)
+
+
+class DockerExec:
+    """Runs blocking docker SDK calls for one container on a dedicated thread pool."""
+
+    def __init__(self, api: Any, container_id: str, executor: Executor) -> None:
+        self.api = api
+        self.container_id = container_id
+        self.executor = executor
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    async def run_script(self, script: str, *args: str) -> bytes:
+        """Run a short sh script to completion in a fresh exec (for control actions, not commands)."""
+        argv = ["/bin/sh", "-c", script, "sidehand", *args]
+        exec_id = await self.call(self.api.exec_create, self.container_id, argv, stdin=False, tty=False)
+        output: bytes = await self.call(self.api.exec_start, exec_id)
+        return output
+
+
+class ExecShellProcess:
+    """A shell in an exec with stdin attached; implements sandbox.persistent_shell.ShellProcess."""
+
+    def __init__(
+        self,
+        docker: DockerExec,
+        exec_id: str,
+        raw: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self._docker = docker
+        self._exec_id = exec_id
+        self._raw = raw  # the SDK's socket object; holds the HTTP response open
+        self._reader = reader
+        self._writer = writer
+        self._demuxer = StreamDemuxer()
+        self._ended = False
+
+    @classmethod
+    async def open(
+        cls,
+        docker: DockerExec,
+        argv: Sequence[str],
+        *,
+        workdir: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> ExecShellProcess:
+        exec_id = await docker.call(
+            docker.api.exec_create,
+            docker.container_id,
+            list(argv),
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            workdir=workdir,
+            environment=dict(environment) if environment else None,
+        )
+        raw = await docker.call(docker.api.exec_start, exec_id, socket=True)
+        sock = getattr(raw, "_sock", raw)  # unix and plain tcp: a SocketIO around the real socket
+        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+            _close_raw(raw)
+            raise SandboxError(
+                f"the Docker engine is reached over a transport the sandbox cannot attach to "
+                f"({type(sock).__name__}); use a unix socket or plain tcp DOCKER_HOST "
+                "(an ssh or TLS engine is not supported yet)"
+            )
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+        return cls(docker, exec_id, raw, reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def receive(self) -> bytes:
+        while not self._ended:
+            data = await self._reader.read(1 << 16)  # the only await: cancel-safe
+            if not data:
+                self._ended = True
+                break
+            payload = self._demuxer.feed(data)
+            if payload:
+                return payload
+        return b""
+
+    async def stop_command(self, shell_pid: int) -> None:
+        await self._docker.run_script(KILL_TREE_SCRIPT, str(shell_pid), "command")
+
+    async def kill_shell(self, shell_pid: int) -> None:
+        await self._docker.run_script(KILL_TREE_SCRIPT, str(shell_pid), "shell")
+
+    async def exit_code(self) -> int | None:
+        # The output can end a moment before the engine records the exit.
+        for _ in range(50):
+            state = await self._docker.call(self._docker.api.exec_inspect, self._exec_id)
+            if not state.get("Running"):
+                code = state.get("ExitCode")
+                return int(code) if code is not None else None
+            await asyncio.sleep(0.02)
+        return None
+
+    async def close(self) -> None:
+        # Closing stdin ends a shell that is idle; one that is busy is killed by the caller's
+        # kill_shell or with the container.
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+        _close_raw(self._raw)
+
+
+def _close_raw(raw: Any) -> None:
+    """Close the HTTP response the SDK's socket wrapper keeps alive, then the wrapper itself (in this
+    order: the response flushes through the wrapper), so no ResourceWarning is left behind."""
+    response = getattr(raw, "_response", None)
+    for closable in (response, raw):
+        if closable is not None:
+            with contextlib.suppress(OSError, ValueError):
+                closable.close()

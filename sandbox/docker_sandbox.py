@@ -1,0 +1,265 @@
+"""The Docker sandbox: one hardened container per session, working on its own copy of the workspace,
+with a persistent shell for commands and a second one for file operations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.changes import ChangeSet
+from core.errors import SandboxError
+from core.protocols import WORKDIR, CommandResult, PathKind
+from sandbox.change_scan import compute_changes, parse_md5sum
+from sandbox.container import (
+    SANDBOX_HOME,
+    HostIdentity,
+    SandboxSettings,
+    connect_engine,
+    create_container,
+    docker_errors,
+    docker_executor,
+    reap_orphans,
+    remove_container,
+)
+from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
+from sandbox.file_channel import FileChannel
+from sandbox.image import DEFAULT_IMAGE
+from sandbox.persistent_shell import PersistentShell
+from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive
+
+__all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
+
+log = logging.getLogger(__name__)
+
+
+class DockerSandbox:
+    """Implements core.protocols.Sandbox. Made by `DockerSandboxFactory` (or `DockerSandbox.start`)."""
+
+    def __init__(
+        self,
+        docker: DockerExec,
+        workspace: Path,
+        baseline: dict[str, str],
+        shell: PersistentShell,
+        files: FileChannel,
+        settings: SandboxSettings,
+    ) -> None:
+        self._docker = docker
+        self._workspace = workspace
+        self._baseline = baseline
+        self._shell = shell
+        self._files = files
+        self._settings = settings
+        self._closed = False
+        self.startup_seconds: dict[str, float] = {}  # where the start-up time went, by step
+
+    @property
+    def container_id(self) -> str:
+        return self._docker.container_id
+
+    @classmethod
+    async def start(
+        cls, client: Any, settings: SandboxSettings, workspace: Path, session_id: str
+    ) -> DockerSandbox:
+        """Create and start the container, copy the workspace in, and open both shells."""
+        if not workspace.is_dir():
+            raise SandboxError(f"the workspace {workspace} does not exist or is not a folder: check the path")
+        docker = DockerExec(client.api, "", docker_executor())
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        name = f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"
+        labels = HostIdentity.current().labels(session_id)
+        docker.container_id = await docker.call(create_container, client.api, settings, name, labels)
+        timings["create"] = time.perf_counter() - clock
+        try:
+            return await cls._boot(docker, settings, workspace, timings)
+        except BaseException:
+            await asyncio.shield(docker.call(remove_container, client.api, docker.container_id))
+            raise
+
+    @classmethod
+    async def _boot(
+        cls, docker: DockerExec, settings: SandboxSettings, workspace: Path, timings: dict[str, float]
+    ) -> DockerSandbox:
+        archive = WorkspaceArchive(
+            workspace.resolve(), WORKDIR, settings.uid, settings.gid, settings.excludes, (SANDBOX_HOME,)
+        )
+
+        async def copy_workspace() -> None:
+            with docker_errors("copy the workspace into the sandbox"):
+                await docker.call(docker.api.put_archive, docker.container_id, "/", archive.chunks())
+
+        async def start_container() -> None:
+            with docker_errors("start the sandbox container"):
+                await docker.call(docker.api.start, docker.container_id)
+
+        # The copy goes into the container's filesystem, which exists before it runs: both at once.
+        await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
+        shell = PersistentShell(
+            lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
+            output_limit=settings.output_limit,
+            kill_grace=settings.kill_grace,
+        )
+        files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
+        with docker_errors("attach to the sandbox's shell"):
+            await _timed_all(timings, shell=shell.start(), file_channel=files.start())
+        log.info(
+            "sandbox %s ready: %d files (%d bytes) copied in %.2f s",
+            docker.container_id[:12], len(archive.baseline), archive.sent_bytes, sum(timings.values()),
+        )
+        sandbox = cls(docker, workspace, dict(archive.baseline), shell, files, settings)
+        sandbox.startup_seconds = timings
+        return sandbox
+
+    async def run(
+        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+    ) -> CommandResult:
+        self._check_open()
+        return await self._shell.run(command, timeout=timeout, output_path=output_path)
+
+    async def interrupt(self) -> None:
+        await self._shell.interrupt()
+
+    async def read_file(self, path: str) -> bytes:
+        self._check_open()
+        return await self._files.read_file(path)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        self._check_open()
+        await self._files.write_file(path, data)
+
+    async def path_kind(self, path: str) -> PathKind | None:
+        self._check_open()
+        return await self._files.path_kind(path)
+
+    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+        self._check_open()
+        return await self._files.list_dir(path, max_depth)
+
+    async def changes(self) -> ChangeSet:
+        self._check_open()
+        listing = await self._files.checksums(WORKDIR, self._settings.excludes)
+        return await compute_changes(
+            self._workspace, self._baseline, parse_md5sum(listing), self._files.read_file
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._shell.close()
+            await self._files.close()
+        finally:
+            with docker_errors("remove the sandbox container"):
+                removal = self._docker.call(remove_container, self._docker.api, self.container_id)
+                await asyncio.shield(removal)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("this sandbox is closed: start a new session")
+
+
+class DockerSandboxFactory:
+    """Makes a `DockerSandbox` per session; implements core.protocols.SandboxFactory.
+
+    `image` defaults to $SIDEHAND_SANDBOX_IMAGE, else sidehand/base:bookworm. The engine is contacted
+    on the first call (not at construction), and orphaned containers of dead Sidehand processes on
+    this machine are removed then, once per process."""
+
+    def __init__(
+        self,
+        image: str | None = None,
+        *,
+        network: bool = False,
+        memory: str = "2g",
+        cpus: float = 2.0,
+        pids_limit: int = 512,
+        uid: int = 1000,
+        output_limit: int = 30_000,
+        excludes: Sequence[str] = DEFAULT_EXCLUDES,
+        docker_client: Any = None,
+        kill_grace: float = 2.0,
+    ) -> None:
+        self.settings = SandboxSettings(
+            image=image or os.environ.get("SIDEHAND_SANDBOX_IMAGE") or DEFAULT_IMAGE,
+            network=network,
+            memory=memory,
+            cpus=cpus,
+            pids_limit=pids_limit,
+            uid=uid,
+            gid=uid,
+            output_limit=output_limit,
+            kill_grace=kill_grace,
+            excludes=tuple(excludes),
+        )
+        self._client = docker_client
+        self._owns_client = docker_client is None
+        self._client_lock = asyncio.Lock()
+
+    async def __call__(self, workspace: Path, session_id: str, session_dir: Path) -> DockerSandbox:
+        client = await self._connect()
+        sandbox = await DockerSandbox.start(client, self.settings, workspace, session_id)
+        log.debug("session %s (%s) uses sandbox %s", session_id, session_dir, sandbox.container_id[:12])
+        return sandbox
+
+    def close(self) -> None:
+        """Close the engine connection this factory opened (a client passed in is the caller's)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _connect(self) -> Any:
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await _in_docker_pool(connect_engine)
+            await _reap_once(self._client)
+            return self._client
+
+
+_reaped = False
+
+
+async def _reap_once(client: Any) -> None:
+    global _reaped
+    if _reaped:
+        return
+    _reaped = True
+    try:
+        with docker_errors("list old sandbox containers"):
+            removed = await _in_docker_pool(reap_orphans, client)
+    except SandboxError as exc:
+        log.warning("could not remove orphaned sandbox containers: %s", exc)
+        return
+    if removed:
+        log.info("removed %d orphaned sandbox container(s)", len(removed))
+
+
+async def _in_docker_pool(fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(docker_executor(), fn, *args)
+
+
+async def _timed_all(timings: dict[str, float], **steps: Awaitable[None]) -> None:
+    """Run the steps concurrently, record how long each took, and raise the first failure only
+    after all have ended (so nothing is left running against a container about to be removed)."""
+
+    async def timed(name: str, step: Awaitable[None]) -> None:
+        clock = time.perf_counter()
+        await step
+        timings[name] = time.perf_counter() - clock
+
+    results = await asyncio.gather(*(timed(n, s) for n, s in steps.items()), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _safe_name(session_id: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", session_id)[:40] or "session"

@@ -1,0 +1,177 @@
+"""File operations over a second long-lived shell in the container, one request at a time.
+
+Each operation is one round trip on an already-open exec socket, instead of a docker exec or an
+archive call (each of those costs an HTTP request and a process start in the engine). The shell is
+the image's /bin/sh on purpose: dash reads a heredoc in blocks, bash one byte per syscall, which
+makes writing a megabyte ten times slower. Reads are raw `cat` output (the exec stream is binary
+safe, and the random marker ends it); writes are base64 in a quoted heredoc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import logging
+import posixpath
+from collections.abc import Sequence
+
+from core.errors import SandboxError
+from core.protocols import WORKDIR, PathKind
+from sandbox.marker_protocol import MarkerReader, ShellEndedError, framed, new_nonce, shell_quote
+from sandbox.persistent_shell import ShellProcess, SpawnShell
+
+log = logging.getLogger(__name__)
+
+# Each script leaves its outcome in $st: OK, a kind word, or an errno name.
+_READ = """p={path}
+if [ -d "$p" ]; then st=EISDIR
+elif [ ! -e "$p" ]; then st=ENOENT
+elif [ ! -r "$p" ]; then st=EACCES
+elif cat "$p" 2>/dev/null </dev/null; then st=OK
+else st=EIO; fi"""
+
+_WRITE = """p={path}; d={parent}; st=OK
+if [ -d "$p" ]; then st=EISDIR
+elif ! mkdir -p "$d" 2>/dev/null; then st=EACCES; [ -d "$d" ] || [ ! -e "$d" ] || st=ENOTDIR
+elif [ -e "$p" ] && [ ! -w "$p" ]; then st=EACCES
+elif [ ! -e "$p" ] && [ ! -w "$d" ]; then st=EACCES
+elif base64 -d 2>/dev/null >"$p" <<'{eof}'
+{payload}{eof}
+then :
+else st=EIO; fi"""
+
+_KIND = """p={path}
+if [ -f "$p" ]; then st=file; elif [ -d "$p" ]; then st=dir
+elif [ -e "$p" ] || [ -L "$p" ]; then st=other; else st=none; fi"""
+
+# Folders come out with a '/' appended; NUL-separated, so any name survives.
+_LIST = """p={path}; st=OK
+if [ -d "$p" ]; then
+  find "$p" -mindepth 1 -maxdepth {depth} -name '.*' -prune -o -type d -exec printf '%s/\\0' {{}} + \\
+    -o -print0 2>/dev/null </dev/null
+elif [ -e "$p" ]; then st=ENOTDIR; else st=ENOENT; fi"""
+
+# md5 of every regular file under the workspace; the pruned names are never reported as changes.
+_CHECKSUMS = """st=OK
+if cd {root} 2>/dev/null; then
+  find . \\( {prune} \\) -prune -o -type f -exec md5sum {{}} + 2>/dev/null </dev/null
+else st=ENOENT; fi"""
+
+_ERRORS: dict[str, tuple[type[OSError], int, str]] = {
+    "ENOENT": (FileNotFoundError, errno.ENOENT, "no such file or folder"),
+    "EISDIR": (IsADirectoryError, errno.EISDIR, "is a folder, not a file"),
+    "ENOTDIR": (NotADirectoryError, errno.ENOTDIR, "a part of the path is not a folder"),
+    "EACCES": (PermissionError, errno.EACCES, "permission denied to the sandbox user"),
+    "EIO": (OSError, errno.EIO, "the sandbox could not read or write it"),
+}
+
+
+def sandbox_path(path: str) -> str:
+    """An absolute, normalised POSIX path in the sandbox; relative paths are under WORKDIR."""
+    return posixpath.normpath(posixpath.join(WORKDIR, path))
+
+
+class FileChannel:
+    """Reads, writes and inspects files in the sandbox over one persistent /bin/sh."""
+
+    def __init__(self, spawn: SpawnShell) -> None:
+        self._spawn = spawn
+        self._process: ShellProcess | None = None
+        self._reader: MarkerReader | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            await self._open()
+
+    async def _open(self) -> ShellProcess:
+        if self._process is None:
+            self._process = await self._spawn()
+            self._reader = MarkerReader(self._process.receive)
+        return self._process
+
+    async def request(self, script: str) -> tuple[str, bytes]:
+        """Run `script` (which sets $st); return $st and what it printed. Retried once on a new
+        shell if the channel died (every script here is safe to repeat)."""
+        async with self._lock:
+            for attempt in (1, 2):
+                process = await self._open()
+                assert self._reader is not None
+                output = bytearray()
+                nonce = new_nonce()
+                try:
+                    await process.send(framed(script, nonce, '"$st"'))
+                    status = await self._reader.read_until(nonce, output.extend)
+                except (ShellEndedError, ConnectionError) as exc:
+                    self._process = self._reader = None
+                    await process.close()
+                    if attempt == 2:
+                        raise SandboxError(
+                            "the sandbox's file channel keeps closing; the container may have run "
+                            "out of memory or been stopped: start a new session"
+                        ) from exc
+                    log.warning("file channel ended (%s); reopening it", exc)
+                    continue
+                except BaseException:
+                    # Cancelled mid-request: the rest of the reply would confuse the next one.
+                    self._process = self._reader = None
+                    await process.close()
+                    raise
+                return status, bytes(output)
+        raise AssertionError("unreachable")
+
+    async def read_file(self, path: str) -> bytes:
+        full = sandbox_path(path)
+        status, data = await self.request(_READ.format(path=shell_quote(full)))
+        _raise_for(status, full)
+        return data
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        full = sandbox_path(path)
+        script = _WRITE.format(
+            path=shell_quote(full),
+            parent=shell_quote(posixpath.dirname(full)),
+            eof=new_nonce(),
+            payload=base64.encodebytes(data).decode("ascii"),
+        )
+        status, _ = await self.request(script)
+        _raise_for(status, full)
+
+    async def path_kind(self, path: str) -> PathKind | None:
+        status, _ = await self.request(_KIND.format(path=shell_quote(sandbox_path(path))))
+        if status == "none":
+            return None
+        if status in ("file", "dir", "other"):
+            return status  # type: ignore[return-value]  # narrowed by the check above
+        raise SandboxError(f"unexpected answer {status!r} from the sandbox's file channel")
+
+    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+        full = sandbox_path(path)
+        depth = max(int(max_depth), 1)
+        status, data = await self.request(_LIST.format(path=shell_quote(full), depth=depth))
+        _raise_for(status, full)
+        prefix = full.rstrip("/") + "/"
+        entries = (name.decode("utf-8", "surrogateescape") for name in data.split(b"\0") if name)
+        return sorted(entry.removeprefix(prefix) for entry in entries)
+
+    async def checksums(self, root: str, prune_names: Sequence[str]) -> bytes:
+        """`md5sum` lines for every regular file under `root`, skipping .git and the
+        folders named in `prune_names`."""
+        prune = " -o ".join(f"-name {shell_quote(name)}" for name in (".git", *prune_names))
+        status, data = await self.request(_CHECKSUMS.format(root=shell_quote(root), prune=prune))
+        _raise_for(status, root)
+        return data
+
+    async def close(self) -> None:
+        async with self._lock:
+            process, self._process, self._reader = self._process, None, None
+            if process is not None:
+                await process.close()
+
+
+def _raise_for(status: str, path: str) -> None:
+    if status == "OK":
+        return
+    kind, code, reason = _ERRORS.get(status, (OSError, errno.EIO, f"unexpected status {status!r}"))
+    raise kind(code, reason, path)

@@ -1,0 +1,135 @@
+"""The sandbox's copy of the workspace: one tar stream, built while it is sent, with a baseline.
+
+The tar is written by hand (a ustar/pax header per entry, file bytes, padding) rather than through
+`tarfile`, so it can be produced lazily as an iterator of chunks: the engine receives it while the
+workspace is walked, and memory stays at one chunk however large the repository is. Each regular
+file's md5 is computed from the very bytes sent, so the baseline matches the sandbox's copy exactly.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import stat
+import tarfile
+import time
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+)
+_BLOCK = 512
+_CHUNK = 1 << 16
+
+
+@dataclass
+class WorkspaceArchive:
+    """A tar of `root`, to extract at the container's `/`: the workspace lands at `workdir`, owned by
+    uid:gid. `extra_dirs` are empty folders to create too (the sandbox user's home).
+
+    Iterating `chunks()` fills `baseline` (md5 by relative POSIX path of every regular file sent,
+    except under .git: the repository is copied for the agent's use, its changes are not reported)."""
+
+    root: Path
+    workdir: str
+    uid: int
+    gid: int
+    excludes: Sequence[str] = DEFAULT_EXCLUDES
+    extra_dirs: Sequence[str] = ()
+    baseline: dict[str, str] = field(default_factory=dict)
+    sent_bytes: int = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        """The tar stream in pieces of about 64 KiB (one HTTP chunk each, not one per tar block)."""
+        pending = bytearray()
+        for piece in self._entries():
+            pending += piece
+            if len(pending) >= _CHUNK:
+                yield bytes(pending)
+                pending.clear()
+        if pending:
+            yield bytes(pending)
+
+    def _entries(self) -> Iterator[bytes]:
+        self.baseline.clear()
+        now = time.time()
+        for directory in self.extra_dirs:
+            yield self._header(directory.strip("/"), tarfile.DIRTYPE, 0o755, mtime=now)
+        top, root = self.workdir.strip("/"), self.root.stat()
+        yield self._header(top, tarfile.DIRTYPE, stat.S_IMODE(root.st_mode) | 0o700, mtime=root.st_mtime)
+        yield from self._walk(self.root, "", tracked=True)
+        yield b"\0" * (2 * _BLOCK)
+
+    def _walk(self, folder: Path, rel: str, *, tracked: bool) -> Iterator[bytes]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("not copying %s into the sandbox: %s", folder, exc)
+            return
+        top = self.workdir.strip("/")
+        for entry in entries:
+            if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in self.excludes):
+                continue
+            entry_rel = f"{rel}{entry.name}"
+            name = f"{top}/{entry_rel}"
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # vanished while walking
+            mode = stat.S_IMODE(info.st_mode) & 0o1777  # no setuid/setgid in the sandbox
+            if stat.S_ISLNK(info.st_mode):
+                link = os.readlink(entry.path)
+                yield self._header(name, tarfile.SYMTYPE, 0o777, mtime=info.st_mtime, linkname=link)
+            elif stat.S_ISDIR(info.st_mode):
+                yield self._header(name, tarfile.DIRTYPE, mode | 0o700, mtime=info.st_mtime)
+                inner_tracked = tracked and entry.name != ".git"
+                yield from self._walk(Path(entry.path), entry_rel + "/", tracked=inner_tracked)
+            elif stat.S_ISREG(info.st_mode):
+                digest = yield from self._file(Path(entry.path), name, info.st_size, mode, info.st_mtime)
+                if digest is not None and tracked:
+                    self.baseline[entry_rel] = digest
+            # devices, fifos and sockets are not copied: they mean nothing in the container
+
+    def _file(
+        self, path: Path, name: str, size: int, mode: int, mtime: float
+    ) -> Generator[bytes, None, str | None]:
+        """Yield the file's tar entry; return the md5 of the bytes sent (None: not copied)."""
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            log.warning("not copying %s into the sandbox: %s", path, exc)
+            return None
+        with handle:
+            yield self._header(name, tarfile.REGTYPE, mode, size=size, mtime=mtime)
+            digest = hashlib.md5(usedforsecurity=False)  # as core.changes.md5
+            left = size
+            while left:
+                data = handle.read(min(_CHUNK, left)) or b"\0" * min(_CHUNK, left)  # shrank: pad
+                data = data[:left]
+                digest.update(data)
+                left -= len(data)
+                self.sent_bytes += len(data)
+                yield data
+        if size % _BLOCK:
+            yield b"\0" * (_BLOCK - size % _BLOCK)
+        return digest.hexdigest()
+
+    def _header(
+        self, name: str, kind: bytes, mode: int, *, size: int = 0, mtime: float = 0, linkname: str = ""
+    ) -> bytes:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.size, info.mtime = kind, mode, size, int(mtime)
+        info.uid, info.gid, info.linkname = self.uid, self.gid, linkname
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

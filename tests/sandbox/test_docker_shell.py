@@ -1,0 +1,148 @@
+"""The persistent shell of the Docker sandbox, against a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.docker_sandbox import DockerSandbox
+from tests.sandbox.conftest import OUTPUT_LIMIT
+
+pytestmark = pytest.mark.docker
+
+
+async def wait_for_path(sandbox: DockerSandbox, path: str) -> None:
+    """Until `path` exists, asked over the file channel (which a running command does not block)."""
+    async with asyncio.timeout(10):
+        for _ in itertools.count():
+            if await sandbox.path_kind(path) is not None:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_cwd_and_environment_persist(sandbox: DockerSandbox) -> None:
+    assert (await sandbox.run("pwd")).output == "/workspace\n"
+    await sandbox.run("cd pkg && export GREETING='hello there'")
+    result = await sandbox.run('pwd; echo "$GREETING"')
+    assert result.output == "/workspace/pkg\nhello there\n"
+    assert result.exit_code == 0
+
+
+async def test_exit_codes_and_a_failing_command(sandbox: DockerSandbox) -> None:
+    assert (await sandbox.run("true")).exit_code == 0
+    assert (await sandbox.run("sh -c 'exit 42'")).exit_code == 42
+    failed = await sandbox.run("ls /no/such/place")
+    assert failed.exit_code == 2
+    assert "No such file or directory" in failed.output  # stderr is in the output
+    assert not failed.timed_out and not failed.shell_restarted
+
+
+async def test_a_syntax_error_does_not_break_the_shell(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg")
+    for broken in ("if then fi", "echo 'unclosed", 'echo "unclosed', "(", "done"):
+        result = await sandbox.run(broken)
+        assert result.exit_code == 2, broken
+        assert "syntax error" in result.output or "unexpected" in result.output
+    after = await sandbox.run("pwd")
+    assert (after.output, after.shell_restarted) == ("/workspace/pkg\n", False)
+
+
+async def test_quotes_heredocs_and_output_without_a_final_newline(sandbox: DockerSandbox) -> None:
+    quoted = await sandbox.run("""printf '%s|' 'it'"'"'s' "double \\"q\\"" '$HOME' "a  b"; echo""")
+    assert quoted.output == "it's|double \"q\"|$HOME|a  b|\n"
+    heredoc = await sandbox.run("cat <<'EOF' > note.txt\nline 'one'\n$NOT_EXPANDED\nEOF\ncat note.txt")
+    assert heredoc.output == "line 'one'\n$NOT_EXPANDED\n"
+    assert (await sandbox.run("printf 'no newline'")).output == "no newline"
+
+
+async def test_commands_get_eof_on_stdin(sandbox: DockerSandbox) -> None:
+    result = await sandbox.run("read answer; echo \"status $?\"; cat; echo done", timeout=10)
+    assert result.output == "status 1\ndone\n"
+    assert not result.timed_out
+
+
+async def test_a_command_that_times_out_is_killed_and_the_shell_survives(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg; export KEPT=yes")
+    started = time.monotonic()
+    result = await sandbox.run("echo before; sleep 30; echo after", timeout=1)
+    assert time.monotonic() - started < 5
+    assert result.timed_out and result.exit_code is None
+    assert "before\n" in result.output
+    assert "after\n" not in result.output
+    assert "timed out after 1 s" in result.output
+    assert not result.shell_restarted
+    after = await sandbox.run('pwd; echo "$KEPT"; ps -e -o args= | grep -c "^sleep 30$" || true')
+    assert after.output.splitlines() == ["/workspace/pkg", "yes", "0"]
+
+
+async def test_a_loop_of_builtins_is_stopped_too(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg")
+    result = await sandbox.run("while :; do :; done; echo finished", timeout=0.5)
+    assert result.timed_out and not result.shell_restarted
+    assert "finished" not in result.output
+    assert (await sandbox.run("pwd")).output == "/workspace/pkg\n"
+
+
+async def test_a_command_that_wedges_the_shell_restarts_it(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg")
+    result = await sandbox.run("trap '' USR2; while :; do :; done", timeout=0.5)
+    assert result.timed_out and result.shell_restarted
+    assert "restarted" in result.output
+    assert (await sandbox.run("pwd")).output == "/workspace\n"
+
+
+async def test_exit_restarts_the_shell(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg")
+    result = await sandbox.run("exit 3")
+    assert (result.exit_code, result.shell_restarted) == (3, True)
+    assert "shell exited with status 3" in result.output
+    after = await sandbox.run("pwd")
+    assert (after.output, after.exit_code, after.shell_restarted) == ("/workspace\n", 0, False)
+
+
+async def test_interrupt_stops_a_running_command_quickly(sandbox: DockerSandbox) -> None:
+    await sandbox.run("cd pkg")
+    running = asyncio.create_task(sandbox.run("echo started; touch /tmp/started; sleep 30"))
+    await wait_for_path(sandbox, "/tmp/started")
+    started = time.monotonic()
+    await sandbox.interrupt()
+    async with asyncio.timeout(5):
+        result = await running
+    assert time.monotonic() - started < 2
+    assert result.interrupted and result.exit_code is None
+    assert "started" in result.output
+    assert (await sandbox.run("pwd")).output == "/workspace/pkg\n"
+
+
+async def test_interrupt_with_nothing_running_is_harmless(sandbox: DockerSandbox) -> None:
+    await sandbox.interrupt()
+    assert (await sandbox.run("echo ok")).output == "ok\n"
+
+
+async def test_long_output_keeps_head_and_tail_and_the_full_file(
+    sandbox: DockerSandbox, tmp_path: Path
+) -> None:
+    full = tmp_path / "out" / "full.log"
+    result = await sandbox.run("seq 1 100000", output_path=full)
+    expected = "".join(f"{i}\n" for i in range(1, 100_001))
+    assert result.truncated and result.full_output_path == full
+    assert full.read_text() == expected
+    assert result.output.startswith("1\n2\n3\n")
+    assert result.output.endswith("99999\n100000\n")
+    assert "truncated" in result.output
+    assert len(result.output) < OUTPUT_LIMIT + 200
+
+
+async def test_short_output_is_whole_and_names_no_file(sandbox: DockerSandbox, tmp_path: Path) -> None:
+    result = await sandbox.run("echo short", output_path=tmp_path / "full.log")
+    assert (result.output, result.truncated, result.full_output_path) == ("short\n", False, None)
+
+
+async def test_binary_and_invalid_utf8_output_does_not_break_framing(sandbox: DockerSandbox) -> None:
+    result = await sandbox.run("head -c 3000 /dev/urandom >/dev/null; printf '\\377\\376ok\\000x'")
+    assert result.exit_code == 0
+    assert result.output.endswith("ok\x00x")
