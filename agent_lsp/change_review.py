@@ -4,7 +4,6 @@ editor's undo history, or to disk) and reject (revert in the sandbox copy), per 
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -243,8 +242,7 @@ class ChangeReview:
         return [self._edit(0, lines, new_text, annotation_id)]
 
     async def reject(self, session: Session, params: p.ChangesParams) -> dict[str, Any]:
-        """Revert the chosen files or hunks in the sandbox copy (the host is not touched).
-        Needs a core hook to delete a file the agent added; until then `rm` runs in the sandbox."""
+        """Revert the chosen files or hunks in the sandbox copy (the host is not touched)."""
         changes = await session.changes()
         chosen = select(changes, params)
         sandbox = await session.sandbox()
@@ -256,7 +254,7 @@ class ChangeReview:
                     code=p.REQUEST_FAILED, message=f"cannot revert binary file {change.path}"
                 )
             if hunks is None and change.status == "added":
-                await sandbox.run(f"rm -f -- {shlex.quote(target)}", timeout=10)
+                await sandbox.delete_file(target)
             elif hunks is None:
                 await sandbox.write_file(target, (base_text(change) or "").encode())
             else:

@@ -53,7 +53,7 @@ class OpenSandbox:
     workspace: Path
     sandbox: Sandbox
     directory: Path
-    edit_history: dict[str, list[bytes]] = field(default_factory=dict)
+    edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in its shell
 
 

@@ -72,7 +72,7 @@ class Controller:
         self.approve = approve
         self.session_dir = session_dir
         self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
-        self.edit_history: dict[str, list[bytes]] = {}
+        self.edit_history: dict[str, list[bytes | None]] = {}
         self._specs = [t.spec() for t in tools.values()]
         self._system = ChatMessage(role="system", content=SYSTEM_PROMPT)
 

@@ -7,10 +7,10 @@ Two routes, chosen per model (see `choose_route`):
 - "openai_compatible" — an OpenAI-compatible server at an explicit `api_base` (llama.cpp, vLLM,
   Ollama, LM Studio, the scripted test server). The request is built from our messages, which are
   already in the wire form, and sent on our own pooled httpx client (`core.llm_routes`); litellm
-  parses the reply, maps the errors and prices the call. Measured (bench/llm_client.py): litellm's
-  `openai/` route costs ~0.3 ms per history step in the openai SDK's request transform, its
-  `hosted_vllm/` route still spends more than the whole HTTP round trip on its request transform at
-  800 steps; this route stays within a small factor of a raw httpx POST of the same body.
+  parses the reply, maps the errors and prices the call. Measured with bench/llm_client.py against
+  a raw httpx POST of the same body, at 800 history steps: litellm's `openai/` route ~25-40x (the
+  openai SDK's request transform walks every message), `hosted_vllm/` with a pooled client ~3-4x,
+  litellm's provider-config transform on our client ~2-3x and growing, this route ~1.4x.
 - "litellm" — everything else (hosted providers by name): `litellm.completion`, litellm's own route.
 
 Every call runs on a worker thread, never the event loop's: building the request, the HTTP

@@ -56,6 +56,10 @@ class Sandbox(Protocol):
         """Create or overwrite a file (parent folders are created)."""
         ...
 
+    async def delete_file(self, path: str) -> None:
+        """Remove a file (not a folder)."""
+        ...
+
     async def path_kind(self, path: str) -> PathKind | None:
         """'file', 'dir', 'other', or None when nothing is there."""
         ...

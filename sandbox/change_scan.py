@@ -70,9 +70,7 @@ async def compute_changes(
 ) -> ChangeSet:
     """The change set from the baseline checksums to the current ones, sorted by path."""
     changed = sorted(
-        path
-        for path in baseline.keys() | current.keys()
-        if baseline.get(path) != current.get(path)
+        path for path in baseline.keys() | current.keys() if baseline.get(path) != current.get(path)
     )
     files: list[FileChange] = []
     for path in changed:

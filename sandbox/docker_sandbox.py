@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.changes import ChangeSet
+from core.changes import ChangeSet, md5
 from core.errors import SandboxError
 from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.change_scan import compute_changes, parse_md5sum
@@ -112,7 +112,10 @@ class DockerSandbox:
             await _timed_all(timings, shell=shell.start(), file_channel=files.start())
         log.info(
             "sandbox %s ready: %d files (%d bytes) copied in %.2f s",
-            docker.container_id[:12], len(archive.baseline), archive.sent_bytes, sum(timings.values()),
+            docker.container_id[:12],
+            len(archive.baseline),
+            archive.sent_bytes,
+            sum(timings.values()),
         )
         sandbox = cls(docker, workspace, dict(archive.baseline), shell, files, settings)
         sandbox.startup_seconds = timings
@@ -135,6 +138,10 @@ class DockerSandbox:
         self._check_open()
         await self._files.write_file(path, data)
 
+    async def delete_file(self, path: str) -> None:
+        self._check_open()
+        await self._files.delete_file(path)
+
     async def path_kind(self, path: str) -> PathKind | None:
         self._check_open()
         return await self._files.path_kind(path)
@@ -149,6 +156,13 @@ class DockerSandbox:
         return await compute_changes(
             self._workspace, self._baseline, parse_md5sum(listing), self._files.read_file
         )
+
+    async def mark_synced(self, changes: ChangeSet) -> None:
+        for change in changes.files:
+            if change.new_content is None:
+                self._baseline.pop(change.path, None)
+            else:
+                self._baseline[change.path] = md5(change.new_content)
 
     async def close(self) -> None:
         if self._closed:

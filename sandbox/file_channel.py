@@ -41,6 +41,12 @@ elif base64 -d 2>/dev/null >"$p" <<'{eof}'
 then :
 else st=EIO; fi"""
 
+_DELETE = """p={path}
+if [ -d "$p" ]; then st=EISDIR
+elif [ ! -e "$p" ] && [ ! -L "$p" ]; then st=ENOENT
+elif rm -f -- "$p" 2>/dev/null; then st=OK
+else st=EACCES; fi"""
+
 _KIND = """p={path}
 if [ -f "$p" ]; then st=file; elif [ -d "$p" ]; then st=dir
 elif [ -e "$p" ] || [ -L "$p" ]; then st=other; else st=none; fi"""
@@ -136,6 +142,11 @@ class FileChannel:
             payload=base64.encodebytes(data).decode("ascii"),
         )
         status, _ = await self.request(script)
+        _raise_for(status, full)
+
+    async def delete_file(self, path: str) -> None:
+        full = sandbox_path(path)
+        status, _ = await self.request(_DELETE.format(path=shell_quote(full)))
         _raise_for(status, full)
 
     async def path_kind(self, path: str) -> PathKind | None:

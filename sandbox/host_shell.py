@@ -50,7 +50,12 @@ class LocalShellProcess:
 
     async def _kill_tree(self, shell_pid: int, mode: str) -> None:
         killer = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", KILL_TREE_SCRIPT, "sidehand-kill", str(shell_pid), mode,
+            "/bin/sh",
+            "-c",
+            KILL_TREE_SCRIPT,
+            "sidehand-kill",
+            str(shell_pid),
+            mode,
             stdin=asyncio.subprocess.DEVNULL,
         )
         await killer.wait()

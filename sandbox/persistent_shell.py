@@ -114,8 +114,7 @@ STUCK_NOTE = (
     "working directory and environment were reset]"
 )
 EXITED_NOTE = (
-    "[the shell exited{status}; a new shell was started, so the working directory and "
-    "environment were reset]"
+    "[the shell exited{status}; a new shell was started, so the working directory and environment were reset]"
 )
 
 

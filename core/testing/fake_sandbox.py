@@ -60,6 +60,14 @@ class InMemorySandbox:
     async def write_file(self, path: str, data: bytes) -> None:
         self.files[_abs(path)] = data
 
+    async def delete_file(self, path: str) -> None:
+        path = _abs(path)
+        if path not in self.files:
+            if self._is_dir(path):
+                raise IsADirectoryError(21, "Is a directory", path)
+            raise FileNotFoundError(2, "No such file or directory", path)
+        del self.files[path]
+
     def _is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
         return path == WORKDIR or any(f.startswith(prefix) for f in self.files)

@@ -38,7 +38,7 @@ class ToolContext:
     call_id: str
     command_timeout: float
     # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)
-    edit_history: dict[str, list[bytes]] = field(default_factory=dict)
+    edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
 
 
 class Tool:

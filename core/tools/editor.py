@@ -119,7 +119,7 @@ class EditorTool(Tool):
             )
         new = p.file_text.encode()
         await ctx.sandbox.write_file(path, new)
-        ctx.edit_history.setdefault(path, []).append(b"")  # undo of a create empties the file
+        ctx.edit_history.setdefault(path, []).append(None)  # undoing a create removes the file
         return Observation(
             f"File created successfully at: {path}", path=path, diff=make_change(_rel(path), None, new).diff
         )
@@ -168,6 +168,13 @@ class EditorTool(Tool):
             raise EditorError(f"No edit history found for {path}.")
         current = await ctx.sandbox.read_file(path)
         previous = history.pop()
+        if previous is None:
+            await ctx.sandbox.delete_file(path)
+            return Observation(
+                f"Last edit to {path} undone successfully: the file it created was removed.",
+                path=path,
+                diff=make_change(_rel(path), current, None).diff,
+            )
         await ctx.sandbox.write_file(path, previous)
         return Observation(
             f"Last edit to {path} undone successfully. Here's the result of running `cat -n` on {path}:\n"

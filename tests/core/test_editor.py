@@ -15,13 +15,13 @@ def sandbox() -> InMemorySandbox:
 
 
 def ctx(
-    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None
+    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes | None]] | None = None
 ) -> ToolContext:
     return ToolContext(sandbox, tmp_path, "c1", 10.0, history if history is not None else {})
 
 
 async def edit(
-    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes]] | None = None, **kw: object
+    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes | None]] | None = None, **kw: object
 ) -> Observation:
     return await EditorTool().execute(EditorParams.model_validate(kw), ctx(sandbox, tmp_path, history))
 
@@ -116,7 +116,7 @@ async def test_insert_and_bounds(sandbox: InMemorySandbox, tmp_path: Path) -> No
 
 
 async def test_undo_edit_restores_previous_content(sandbox: InMemorySandbox, tmp_path: Path) -> None:
-    history: dict[str, list[bytes]] = {}
+    history: dict[str, list[bytes | None]] = {}
     before = sandbox.files["/workspace/app.py"]
     await edit(
         sandbox,
@@ -131,6 +131,16 @@ async def test_undo_edit_restores_previous_content(sandbox: InMemorySandbox, tmp
     assert "undone successfully" in obs.output
     assert sandbox.files["/workspace/app.py"] == before
     nothing = await edit(sandbox, tmp_path, history, command="undo_edit", path="/workspace/app.py")
+    assert nothing.error and "No edit history found" in nothing.output
+
+
+async def test_undo_of_a_create_removes_the_file(sandbox: InMemorySandbox, tmp_path: Path) -> None:
+    history: dict[str, list[bytes | None]] = {}
+    await edit(sandbox, tmp_path, history, command="create", path="/workspace/new.py", file_text="x = 1\n")
+    obs = await edit(sandbox, tmp_path, history, command="undo_edit", path="/workspace/new.py")
+    assert "removed" in obs.output
+    assert "/workspace/new.py" not in sandbox.files
+    nothing = await edit(sandbox, tmp_path, history, command="undo_edit", path="/workspace/new.py")
     assert nothing.error and "No edit history found" in nothing.output
 
 

@@ -61,6 +61,6 @@ def cli_env(server: ScriptedLLMServer, tmp_path: Path, **extra: str) -> dict[str
         SIDEHAND_API_KEY="sk-test-not-a-real-key",
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
-        **extra,
     )
+    env.update(extra)
     return env

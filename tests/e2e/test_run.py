@@ -211,7 +211,7 @@ async def test_failing_and_timed_out_commands(
 async def test_cancel_in_the_middle_of_a_long_command(
     server: ScriptedLLMServer, manager: SessionManager, workspace: Path
 ) -> None:
-    server.set_script(Script(turns=(Turn.call("bash", {"command": "sleep 60"}), Turn.say("never"))))
+    server.set_script(Script(turns=(Turn.call("bash", {"command": "sleep 61"}), Turn.say("never"))))
     session = await manager.create(workspace)
     started = asyncio.Event()
     session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
@@ -225,7 +225,7 @@ async def test_cancel_in_the_middle_of_a_long_command(
     assert end.stop_reason == "cancelled"
     assert loop.time() - t0 < 10
     sandbox = await session.sandbox()
-    after = await sandbox.run("ps -eo comm | grep -c '^sleep' || true", timeout=10)
+    after = await sandbox.run("ps -eo args | grep -c '^sleep 61' || true", timeout=10)
     assert after.output.strip() == "0"  # the command was killed, the shell still answers
 
 
@@ -260,6 +260,23 @@ def test_killed_process_session_loads_from_its_log(
         proc.communicate()
     before = read_events(session_dir)
     assert [r.output.splitlines()[0] for r in results(session_dir)] == ["first"]
+    client = docker.from_env()
+    label = {"label": f"sidehand.session={session_dir.name}"}
+    assert client.containers.list(all=True, filters=label)  # left behind by the killed process
+
+    # the next process that starts sandboxes reaps it
+    server.set_script(Script(turns=(Turn.say("ok"),)))
+    (tmp_path / "other").mkdir()
+    done = subprocess.run(
+        [*CLI, "run", "anything", "--workspace", str(tmp_path / "other")],
+        env=cli_env(server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert client.containers.list(all=True, filters=label) == []
 
     async def resume() -> None:
         server.set_script(Script(turns=(Turn.say("Resumed."),)))
@@ -274,7 +291,3 @@ def test_killed_process_session_loads_from_its_log(
         await manager.aclose()
 
     asyncio.run(resume())
-    # the killed process's container is reaped by the next process that starts sandboxes
-    client = docker.from_env()
-    leftovers = client.containers.list(all=True, filters={"label": f"sidehand.session={session_dir.name}"})
-    assert leftovers == []
