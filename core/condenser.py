@@ -1,10 +1,14 @@
 """Keeping the prompt bounded. `BoundedWindow` is the stopgap behind the Condenser seam until the
 full condenser lands: it keeps the first user message and the most recent messages that fit a
-token budget, and says in the prompt what was dropped. Its cost is proportional to what it keeps,
-not to the session's length, so a step stays flat as the session grows."""
+token budget, and says in the prompt what was dropped.
+
+A step must cost the same at step 800 as at step 1, so the window keeps running token totals of
+the view (prefix sums) and only estimates messages it has not seen: each call costs O(new
+messages + log n), not O(n)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from core.messages import ChatMessage
@@ -27,26 +31,39 @@ class NoCondenser:
 class BoundedWindow:
     def __init__(self, token_budget: int) -> None:
         self.token_budget = token_budget
+        self._seen: list[ChatMessage] = []  # the view's messages the totals below are for
+        self._totals: list[int] = []  # _totals[i]: tokens of view[0..i]
+
+    def _sync(self, view: Sequence[ChatMessage]) -> None:
+        """Bring the running totals up to date. The view only grows at its end (the last message
+        may be replaced when a reply's tool calls are merged into it), so compare from the end."""
+        kept = min(len(self._seen), len(view))
+        while kept and self._seen[kept - 1] is not view[kept - 1]:
+            kept -= 1
+        del self._seen[kept:], self._totals[kept:]
+        total = self._totals[-1] if self._totals else 0
+        for message in view[kept:]:
+            total += estimate_tokens(message)
+            self._seen.append(message)
+            self._totals.append(total)
 
     def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
         first_user = next((i for i, m in enumerate(view) if m.role == "user"), None)
         if first_user is None:
             return view
-        head = list(view[: first_user + 1])
-        budget = self.token_budget - sum(estimate_tokens(m) for m in head)
-        start = len(view)
-        while start > first_user + 1:
-            cost = estimate_tokens(view[start - 1])
-            if cost > budget:
-                break
-            budget -= cost
-            start -= 1
-        if start == first_user + 1:
+        self._sync(view)
+        if self._totals[-1] <= self.token_budget:
             return view
+        head_tokens = self._totals[first_user]
+        # the first index whose tail (start..end) fits in what the head leaves
+        need = self._totals[-1] - (self.token_budget - head_tokens)
+        start = max(bisect_left(self._totals, need) + 1, first_user + 1)
         # Never begin the kept tail with tool results whose call was dropped.
         while start < len(view) and view[start].role == "tool":
             start += 1
         dropped = start - first_user - 1
+        if dropped <= 0:
+            return view
         note = ChatMessage(
             role="user",
             content=(
@@ -54,4 +71,4 @@ class BoundedWindow:
                 f"{self.token_budget} tokens. Re-read files or re-run commands if you need what they showed.]"
             ),
         )
-        return [*head, note, *view[start:]]
+        return [*view[: first_user + 1], note, *view[start:]]

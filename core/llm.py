@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import gc
 import os
 import random
 import re
@@ -77,6 +78,10 @@ def load_litellm() -> Any:
                 warnings.simplefilter("ignore", UserWarning)
                 litellm.ModelResponse()
                 litellm.ModelResponseStream()
+            # litellm's import leaves ~1M long-lived objects; every full collection would walk them
+            # again (~240 ms here, stalling a server's event loop mid-session). They live as long as
+            # the process: move them out of the collector's sight.
+            gc.freeze()
             _litellm_module = litellm
             _litellm_ready.set()
     return _litellm_module
