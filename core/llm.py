@@ -20,9 +20,9 @@ exchange and parsing the reply. Streamed text reaches `on_text` through `call_so
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
-import gc
 import os
 import random
 import re

@@ -3,7 +3,7 @@ from core.messages import ChatMessage, ToolCall
 
 
 def step(i: int) -> list[ChatMessage]:
-    call = ToolCall(id=f"c{i}", name="bash", arguments='{"command": "echo %d"}' % i)
+    call = ToolCall(id=f"c{i}", name="bash", arguments=f'{{"command": "echo {i}"}}')
     return [
         ChatMessage(role="assistant", tool_calls=(call,)),
         ChatMessage(role="tool", tool_call_id=f"c{i}", content="x" * 400),

@@ -21,7 +21,10 @@ def ctx(
 
 
 async def edit(
-    sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes | None]] | None = None, **kw: object
+    sandbox: InMemorySandbox,
+    tmp_path: Path,
+    history: dict[str, list[bytes | None]] | None = None,
+    **kw: object,
 ) -> Observation:
     return await EditorTool().execute(EditorParams.model_validate(kw), ctx(sandbox, tmp_path, history))
 
