@@ -187,8 +187,8 @@ Event = Annotated[
     Field(discriminator="kind"),
 ]
 
-# mypy cannot see an Annotated union as a type form; pydantic accepts it.
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]
+# mypy sometimes (depending on its cache) cannot see an Annotated union as a type form.
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type, unused-ignore]
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 NOT_PERSISTED = frozenset({"agent_message_chunk", "tool_started"})
