@@ -9,21 +9,12 @@ import argparse
 import logging
 import sys
 
+from core.redaction import RedactSecrets
+
 log = logging.getLogger(__name__)
 
-
-class RedactSecrets(logging.Filter):
-    """Replaces the API key (once the settings are known) wherever it would reach a log line."""
-
-    secrets: list[str] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
+# The language server adds the API key once initializationOptions arrive.
+REDACT = RedactSecrets()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +29,7 @@ def configure_logging(verbose: bool, log_file: str | None) -> None:
     handler: logging.Handler = (
         logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     )
-    handler.addFilter(RedactSecrets())
+    handler.addFilter(REDACT)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -18,7 +18,7 @@ from pygls.protocol.language_server import lsp_method
 from agent_lsp import __version__
 from agent_lsp import protocol as p
 from agent_lsp.change_review import ChangeReview
-from agent_lsp.cli import RedactSecrets
+from agent_lsp.cli import REDACT
 from agent_lsp.code_actions import KINDS, CodeActionRunner, command_for, list_actions
 from agent_lsp.documents import uri_to_path
 from agent_lsp.sessions import SessionHub
@@ -64,7 +64,7 @@ class SidehandServer(LanguageServer):
     def load_settings(self) -> Settings:
         if self.settings is None:
             self.settings, self.settings_problems = settings_from_options(self.init_options)
-            RedactSecrets.secrets = self.settings.secrets()
+            REDACT.add(self.settings.secrets())
         return self.settings
 
     def has_manager(self) -> bool:

@@ -27,26 +27,13 @@ from agent_mcp.auth import (
 )
 from core.config import load_settings
 from core.errors import SidehandError
+from core.redaction import RedactSecrets
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 ROOTS_ENV = "SIDEHAND_MCP_ROOTS"  # allowed roots, separated by os.pathsep (when no --root is given)
 PREFETCH_DELAY = 1.0  # let the handshake go first: importing litellm holds the GIL for seconds
-
-
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
-        return True
 
 
 def build_parser() -> argparse.ArgumentParser:
