@@ -129,14 +129,16 @@ async def start_editor(
     options: dict[str, Any] | None = None,
     capabilities: types.ClientCapabilities | None = None,
     extra_env: dict[str, str] | None = None,
+    fakes: bool = True,
 ) -> tuple[Editor, LanguageClient]:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     script = tmp_path / "script.json"
     script.write_text("[]")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    if fakes:  # else the real path: litellm to a model server and the Docker sandbox
+        env["SIDEHAND_TEST_LLM"] = str(script)
     env.update(
-        SIDEHAND_TEST_LLM=str(script),
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
         **(extra_env or {}),

@@ -18,6 +18,7 @@ def _needs_neovim() -> None:
     if shutil.which("nvim") is None:  # scripts/test installs it: a missing nvim is a set-up failure
         pytest.fail("needs Neovim: apt-get install -y neovim (scripts/test does this)")
 
+
 LUA = r"""
 local out = io.open(OUT, "w")
 local buf = vim.fn.bufadd(FILE)
