@@ -18,7 +18,11 @@ def sample_events(n: int) -> list[object]:
     out: list[object] = [UserMessage(text="Create hello.py that prints Hello from Sidehand and run it")]
     while len(out) < n:
         i = len(out)
-        out.append(ToolCallEvent(call_id=f"c{i}", tool="bash", arguments='{"command": "echo step"}', title="echo step"))
+        out.append(
+            ToolCallEvent(
+                call_id=f"c{i}", tool="bash", arguments='{"command": "echo step"}', title="echo step"
+            )
+        )
         out.append(ToolResultEvent(call_id=f"c{i}", tool="bash", output="step\n[exit code: 0]", exit_code=0))
         out.append(AgentMessage(text="Done with this step."))
     return out[:n]
@@ -78,11 +82,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         append, raw = bench_append(root)
-        print(f"append (10,000 events): median {append * 1e3:.4f} ms  (raw os.write {raw * 1e3:.4f} ms, ratio {append / raw:.1f}x)  target <= 0.1 ms")
+        print(
+            f"append (10,000 events): median {append * 1e3:.4f} ms  (raw os.write {raw * 1e3:.4f} ms, ratio {append / raw:.1f}x)  target <= 0.1 ms"
+        )
         replay, parse = bench_replay(root)
-        print(f"replay (1,000 events):  median {replay * 1e3:.2f} ms  (json.loads per line {parse * 1e3:.2f} ms, ratio {replay / parse:.2f}x)  target <= 10 ms")
+        print(
+            f"replay (1,000 events):  median {replay * 1e3:.2f} ms  (json.loads per line {parse * 1e3:.2f} ms, ratio {replay / parse:.2f}x)  target <= 10 ms"
+        )
         replay10k, parse10k = bench_replay(root, 10_000, rounds=5)
-        print(f"replay (10,000 events): median {replay10k * 1e3:.1f} ms  (json.loads per line {parse10k * 1e3:.1f} ms)")
+        print(
+            f"replay (10,000 events): median {replay10k * 1e3:.1f} ms  (json.loads per line {parse10k * 1e3:.1f} ms)"
+        )
         print(f"fsync at a step boundary: median {bench_sync(root) * 1e3:.3f} ms")
 
 

@@ -33,7 +33,8 @@ async def round_trips(run: Run, command: str, rounds: int) -> list[float]:
         start = time.perf_counter()
         result = await run(command)
         times.append(time.perf_counter() - start)
-        assert result.exit_code == 0 and result.output.strip() == "hi", result
+        assert result.exit_code == 0, result
+        assert result.output.strip() == "hi", result
     return times
 
 

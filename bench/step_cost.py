@@ -57,7 +57,9 @@ class TimedSandbox:
         self.inner = inner
         self.runs: list[float] = []
 
-    async def run(self, command: str, *, timeout: float | None = None, output_path: Path | None = None) -> CommandResult:
+    async def run(
+        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+    ) -> CommandResult:
         start = time.perf_counter()
         result = await self.inner.run(command, timeout=timeout, output_path=output_path)
         self.runs.append(time.perf_counter() - start)
@@ -105,7 +107,9 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
     (workspace / "README.md").write_text("bench\n")
     session = await manager.create(workspace)
     await session.sandbox()
-    await session.llm.complete([ChatMessage(role="user", content="warm up")], [])  # imports litellm, opens the connection
+    await session.llm.complete(
+        [ChatMessage(role="user", content="warm up")], []
+    )  # imports litellm, opens the connection
     llms[0].calls.clear()
     lag: list[float] = []
     stop = asyncio.Event()
@@ -123,7 +127,9 @@ def median_ms(values: Sequence[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=800)
     args = parser.parse_args()
     sizes = [s for s in SIZES if s <= args.steps]
@@ -164,10 +170,14 @@ def main() -> None:
                 f"{median_ms(raw):>11.2f} {client / median_ms(raw):>10.2f} {median_ms(step_wall[lo:hi]):>12.2f}"
             )
         last = median_ms(harness[max(0, n - WINDOW) : n])
-        print(f"harness at the last steps / first steps: {last / (first_harness or last):.2f}x (target <= 1.5x)")
+        print(
+            f"harness at the last steps / first steps: {last / (first_harness or last):.2f}x (target <= 1.5x)"
+        )
         lag_sorted = sorted(lag)
         p99 = lag_sorted[int(len(lag_sorted) * 0.99)] if lag_sorted else 0.0
-        print(f"event loop lag during the session: max {max(lag) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms (target: max <= 10 ms)")
+        print(
+            f"event loop lag during the session: max {max(lag) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms (target: max <= 10 ms)"
+        )
         stream = measure_stream(base_url, rounds=5)
         print(
             f"streamed reply of {STREAM_CHUNKS} chunks: client {stream['ours']:.1f} µs/chunk vs raw SSE "
