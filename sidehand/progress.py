@@ -38,9 +38,10 @@ class ProgressPrinter:
             case "tool_call":
                 self._line(f"▸ {event.tool}: {event.title or event.arguments[:100]}")
             case "tool_result":
-                first = event.output.strip().splitlines()[-1] if event.output.strip() else ""
+                lines = event.output.strip().splitlines() or [""]
                 mark = "✗" if event.error else "✓"
-                body = event.output if self.verbose else first[:200]
+                brief = lines[0][:160] + (f" … {lines[-1][:80]}" if len(lines) > 1 else "")
+                body = event.output if self.verbose else brief
                 self._line(f"  {mark} {body}")
             case "approval_requested":
                 self._line(
