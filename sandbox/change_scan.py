@@ -7,12 +7,24 @@ overwrite it, and the diff still shows exactly what applying would do."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from core.changes import ChangeSet, FileChange, make_change
+from core.protocols import PathKind
 
-ReadSandboxFile = Callable[[str], Awaitable[bytes]]
+log = logging.getLogger(__name__)
+
+
+class SandboxFiles(Protocol):
+    """What the change scan needs of the sandbox (paths relative to its workspace)."""
+
+    async def read_file(self, path: str) -> bytes: ...
+
+    async def path_kind(self, path: str) -> PathKind | None: ...
 
 
 def parse_md5sum(output: bytes) -> dict[str, str]:
@@ -66,30 +78,52 @@ async def compute_changes(
     workspace: Path,
     baseline: Mapping[str, str],
     current: Mapping[str, str],
-    read_sandbox_file: ReadSandboxFile,
+    sandbox: SandboxFiles,
 ) -> ChangeSet:
-    """The change set from the baseline checksums to the current ones, sorted by path."""
+    """The change set from the baseline checksums to the current ones, sorted by path.
+
+    A file the sandbox user cannot read is missing from `current` (md5sum skipped it) or fails to
+    read: it is left out with a warning, never reported as deleted, since applying that would
+    delete the user's file."""
     changed = sorted(
         path for path in baseline.keys() | current.keys() if baseline.get(path) != current.get(path)
     )
     files: list[FileChange] = []
     for path in changed:
-        new = await _read_if_present(read_sandbox_file, path) if path in current else None
-        old = read_host_file(workspace, path)
-        if old == new:
-            continue  # the host already has this (both sides made the same edit, or both deleted)
-        change = make_change(path, old, new)
-        base_md5 = baseline.get(path)
-        if change.base_md5 != base_md5:
-            # The host moved on since the copy: keep the base the sandbox worked from, so applying
-            # is reported as a conflict instead of silently overwriting the user's edit.
-            change = change.model_copy(update={"base_md5": base_md5})
-        files.append(change)
+        try:
+            new = await _sandbox_content(sandbox, path, listed=path in current)
+        except PermissionError:
+            log.warning("leaving %s out of the change set: the sandbox user cannot read it", path)
+            continue
+        # Reading the host file and diffing are blocking work: off the event loop.
+        change = await asyncio.to_thread(_describe, workspace, path, new, baseline.get(path))
+        if change is not None:
+            files.append(change)
     return ChangeSet(files=tuple(files))
 
 
-async def _read_if_present(read_sandbox_file: ReadSandboxFile, path: str) -> bytes | None:
+def _describe(workspace: Path, path: str, new: bytes | None, base_md5: str | None) -> FileChange | None:
+    old = read_host_file(workspace, path)
+    if old == new:
+        return None  # the host already has this (both sides made the same edit, or both deleted)
+    change = make_change(path, old, new)
+    if change.base_md5 != base_md5:
+        # The host moved on since the copy: keep the base the sandbox worked from, so applying is
+        # reported as a conflict instead of silently overwriting the user's edit.
+        change = change.model_copy(update={"base_md5": base_md5})
+    return change
+
+
+async def _sandbox_content(sandbox: SandboxFiles, path: str, *, listed: bool) -> bytes | None:
+    """The file's content in the sandbox, None if it is gone (PermissionError if unreadable)."""
+    if not listed:
+        kind = await sandbox.path_kind(path)
+        if kind is None or kind == "dir":
+            return None
+        if kind == "file":  # there, but md5sum could not read it
+            raise PermissionError(path)
+        return None  # replaced by something that is not a regular file (a socket, a fifo...)
     try:
-        return await read_sandbox_file(path)
+        return await sandbox.read_file(path)
     except FileNotFoundError:
         return None  # deleted by a command still running since the scan

@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from core.errors import SandboxError
+from sandbox.container import docker_errors
 from sandbox.persistent_shell import KILL_TREE_SCRIPT
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,9 @@ class DockerExec:
     async def run_script(self, script: str, *args: str) -> bytes:
         """Run a short sh script to completion in a fresh exec (for control actions, not commands)."""
         argv = ["/bin/sh", "-c", script, "sidehand", *args]
-        exec_id = await self.call(self.api.exec_create, self.container_id, argv, stdin=False, tty=False)
-        output: bytes = await self.call(self.api.exec_start, exec_id)
+        with docker_errors("run a control script in the sandbox"):
+            exec_id = await self.call(self.api.exec_create, self.container_id, argv, stdin=False, tty=False)
+            output: bytes = await self.call(self.api.exec_start, exec_id)
         return output
 
 
@@ -106,6 +108,17 @@ class ExecShellProcess:
         workdir: str | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> ExecShellProcess:
+        with docker_errors("start a shell in the sandbox"):
+            return await cls._open(docker, argv, workdir, environment)
+
+    @classmethod
+    async def _open(
+        cls,
+        docker: DockerExec,
+        argv: Sequence[str],
+        workdir: str | None,
+        environment: Mapping[str, str] | None,
+    ) -> ExecShellProcess:
         exec_id = await docker.call(
             docker.api.exec_create,
             docker.container_id,
@@ -117,16 +130,25 @@ class ExecShellProcess:
             workdir=workdir,
             environment=dict(environment) if environment else None,
         )
-        raw = await docker.call(docker.api.exec_start, exec_id, socket=True)
-        sock = getattr(raw, "_sock", raw)  # unix and plain tcp: a SocketIO around the real socket
-        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+        attach = asyncio.ensure_future(docker.call(docker.api.exec_start, exec_id, socket=True))
+        try:
+            raw = await asyncio.shield(attach)
+        except asyncio.CancelledError:
+            # The worker thread finishes the attach regardless: close the socket it will return.
+            attach.add_done_callback(_close_attached)
+            raise
+        try:
+            sock = getattr(raw, "_sock", raw)  # unix and plain tcp: a SocketIO around the socket
+            if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+                raise SandboxError(
+                    f"the Docker engine is reached over a transport the sandbox cannot attach to "
+                    f"({type(sock).__name__}); use a unix socket or plain tcp DOCKER_HOST "
+                    "(an ssh or TLS engine is not supported yet)"
+                )
+            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+        except BaseException:
             _close_raw(raw)
-            raise SandboxError(
-                f"the Docker engine is reached over a transport the sandbox cannot attach to "
-                f"({type(sock).__name__}); use a unix socket or plain tcp DOCKER_HOST "
-                "(an ssh or TLS engine is not supported yet)"
-            )
-        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+            raise
         return cls(docker, exec_id, raw, reader, writer)
 
     async def send(self, data: bytes) -> None:
@@ -153,7 +175,12 @@ class ExecShellProcess:
     async def exit_code(self) -> int | None:
         # The output can end a moment before the engine records the exit.
         for _ in range(50):
-            state = await self._docker.call(self._docker.api.exec_inspect, self._exec_id)
+            try:
+                with docker_errors("read the shell's exit status"):
+                    state = await self._docker.call(self._docker.api.exec_inspect, self._exec_id)
+            except SandboxError as exc:  # the container is gone: the status is too
+                log.debug("%s", exc)
+                return None
             if not state.get("Running"):
                 code = state.get("ExitCode")
                 return int(code) if code is not None else None
@@ -167,6 +194,11 @@ class ExecShellProcess:
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
         _close_raw(self._raw)
+
+
+def _close_attached(attach: asyncio.Future[Any]) -> None:
+    if not attach.cancelled() and attach.exception() is None:
+        _close_raw(attach.result())
 
 
 def _close_raw(raw: Any) -> None:

@@ -88,6 +88,7 @@ class DockerSandbox:
     async def _boot(
         cls, docker: DockerExec, settings: SandboxSettings, workspace: Path, timings: dict[str, float]
     ) -> DockerSandbox:
+        started = time.perf_counter()
         archive = WorkspaceArchive(
             workspace.resolve(), WORKDIR, settings.uid, settings.gid, settings.excludes, (SANDBOX_HOME,)
         )
@@ -100,7 +101,8 @@ class DockerSandbox:
             with docker_errors("start the sandbox container"):
                 await docker.call(docker.api.start, docker.container_id)
 
-        # The copy goes into the container's filesystem, which exists before it runs: both at once.
+        # The copy goes into the container's filesystem, which exists before it runs: both at once
+        # (the engine serialises them partly, but it is never slower than one after the other).
         await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
         shell = PersistentShell(
             lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
@@ -109,13 +111,14 @@ class DockerSandbox:
         )
         files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
         with docker_errors("attach to the sandbox's shell"):
-            await _timed_all(timings, shell=shell.start(), file_channel=files.start())
+            await _timed_all(timings, shell=shell.start())
+        files.start_soon()
         log.info(
-            "sandbox %s ready: %d files (%d bytes) copied in %.2f s",
+            "sandbox %s ready in %.2f s (%d files, %d bytes copied)",
             docker.container_id[:12],
+            time.perf_counter() - started,
             len(archive.baseline),
             archive.sent_bytes,
-            sum(timings.values()),
         )
         sandbox = cls(docker, workspace, dict(archive.baseline), shell, files, settings)
         sandbox.startup_seconds = timings
@@ -153,9 +156,7 @@ class DockerSandbox:
     async def changes(self) -> ChangeSet:
         self._check_open()
         listing = await self._files.checksums(WORKDIR, self._settings.excludes)
-        return await compute_changes(
-            self._workspace, self._baseline, parse_md5sum(listing), self._files.read_file
-        )
+        return await compute_changes(self._workspace, self._baseline, parse_md5sum(listing), self._files)
 
     async def mark_synced(self, changes: ChangeSet) -> None:
         for change in changes.files:

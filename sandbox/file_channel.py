@@ -86,10 +86,23 @@ class FileChannel:
         self._process: ShellProcess | None = None
         self._reader: MarkerReader | None = None
         self._lock = asyncio.Lock()
+        self._warming: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self._lock:
             await self._open()
+
+    def start_soon(self) -> None:
+        """Open the channel in the background, so it neither delays the session's first command nor
+        slows it down by starting at the same time; the first operation waits for it (or opens the
+        channel itself if this failed)."""
+        self._warming = asyncio.create_task(self._warm_up())
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.start()
+        except Exception as exc:  # the first real operation will report it
+            log.debug("opening the file channel in the background failed: %s", exc)
 
     async def _open(self) -> ShellProcess:
         if self._process is None:
@@ -175,6 +188,9 @@ class FileChannel:
         return data
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
         async with self._lock:
             process, self._process, self._reader = self._process, None, None
             if process is not None:

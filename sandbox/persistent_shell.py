@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from core.errors import SandboxError
 from core.output import OutputCollector
 from core.protocols import CommandResult
 from sandbox.marker_protocol import MarkerReader, ShellEndedError, Sink, framed, new_nonce, shell_quote
@@ -138,6 +139,7 @@ class PersistentShell:
         self._finished: asyncio.Event | None = None  # exists while a command runs; set when it ends
         self._interrupted = False
         self._abandoned_nonce: str | None = None  # a command whose caller was cancelled mid-way
+        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -145,6 +147,8 @@ class PersistentShell:
 
     async def start(self) -> None:
         """Spawn the shell and learn its pid (one round trip)."""
+        if self._closed:
+            raise SandboxError("the shell was closed (its sandbox is shutting down): start a new session")
         process = await self._spawn()
         reader = MarkerReader(process.receive)
         nonce = new_nonce()
@@ -262,6 +266,8 @@ class PersistentShell:
             await finished.wait()
 
     async def close(self) -> None:
+        """End the shell. A run() in progress ends with SandboxError instead of restarting it."""
+        self._closed = True
         live, self._live = self._live, None
         if live is not None:
             await live.process.close()

@@ -58,7 +58,9 @@ def factory(docker_client: Any) -> DockerSandboxFactory:
 
 
 @pytest.fixture
-async def sandbox(factory: DockerSandboxFactory, workspace: Path, tmp_path: Path) -> AsyncIterator[DockerSandbox]:
+async def sandbox(
+    factory: DockerSandboxFactory, workspace: Path, tmp_path: Path
+) -> AsyncIterator[DockerSandbox]:
     box = await factory(workspace, "test-session", tmp_path / "session")
     try:
         yield box

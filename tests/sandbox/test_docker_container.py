@@ -37,7 +37,9 @@ async def test_hardened_by_default(sandbox: DockerSandbox, docker_client: Any) -
     assert host_config["CapDrop"] == ["ALL"]
     assert host_config["SecurityOpt"] == ["no-new-privileges"]
     assert (host_config["PidsLimit"], host_config["Memory"], host_config["NanoCpus"]) == (
-        512, 2 * 1024**3, 2_000_000_000,
+        512,
+        2 * 1024**3,
+        2_000_000_000,
     )
 
 
@@ -62,13 +64,16 @@ async def test_close_removes_the_container_and_is_safe_twice(
 
 
 def test_reap_orphans_removes_containers_of_dead_processes_only(docker_client: Any) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = dead.stdout.strip()
     api = docker_client.api
     common = {LABEL: "1", f"{LABEL}.host": socket.gethostname(), f"{LABEL}.session": "reap-test"}
     orphan = api.create_container(DEFAULT_IMAGE, KEEP_ALIVE, labels={**common, f"{LABEL}.pid": dead_pid})
-    alive = api.create_container(DEFAULT_IMAGE, KEEP_ALIVE, labels={**common, f"{LABEL}.pid": str(os.getpid())})
+    alive = api.create_container(
+        DEFAULT_IMAGE, KEEP_ALIVE, labels={**common, f"{LABEL}.pid": str(os.getpid())}
+    )
     try:
         removed = reap_orphans(docker_client)
         assert orphan["Id"] in removed

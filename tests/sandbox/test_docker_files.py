@@ -84,10 +84,17 @@ async def test_list_dir(sandbox: DockerSandbox) -> None:
     await sandbox.run("mkdir -p pkg/sub/deep && touch pkg/sub/deep/x.py pkg/sub/.secret")
     assert await sandbox.list_dir(".", max_depth=1) == ["README.md", "link.md", "pkg/", "run.sh"]
     assert await sandbox.list_dir("pkg") == [
-        "data.bin", "mod.py", "sub/", "sub/deep/",
+        "data.bin",
+        "mod.py",
+        "sub/",
+        "sub/deep/",
     ]
     assert await sandbox.list_dir("/workspace/pkg/", max_depth=3) == [
-        "data.bin", "mod.py", "sub/", "sub/deep/", "sub/deep/x.py",
+        "data.bin",
+        "mod.py",
+        "sub/",
+        "sub/deep/",
+        "sub/deep/x.py",
     ]
 
 
@@ -131,7 +138,14 @@ async def test_a_host_edit_since_the_copy_is_a_conflict(sandbox: DockerSandbox, 
     assert check_conflicts(workspace, (await sandbox.changes())) == ["README.md"]
 
 
+async def test_an_unreadable_file_is_never_reported_deleted(sandbox: DockerSandbox) -> None:
+    await sandbox.run("chmod 000 pkg/mod.py; echo secret > locked.txt; chmod 000 locked.txt")
+    assert (await sandbox.changes()).files == ()
+
+
 async def test_changes_handle_odd_file_names(sandbox: DockerSandbox) -> None:
-    await sandbox.run("touch 'with space' \"$(printf 'new\\nline')\" 'back\\slash' ünï \"$(printf 'cr\\rx')\"")
+    await sandbox.run(
+        "touch 'with space' \"$(printf 'new\\nline')\" 'back\\slash' ünï \"$(printf 'cr\\rx')\""
+    )
     paths = [c.path for c in (await sandbox.changes()).files]
     assert paths == sorted(["with space", "new\nline", "back\\slash", "ünï", "cr\rx"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import SandboxError
 from sandbox.docker_sandbox import DockerSandbox
 from tests.sandbox.conftest import OUTPUT_LIMIT
 
@@ -53,14 +54,14 @@ async def test_a_syntax_error_does_not_break_the_shell(sandbox: DockerSandbox) -
 
 async def test_quotes_heredocs_and_output_without_a_final_newline(sandbox: DockerSandbox) -> None:
     quoted = await sandbox.run("""printf '%s|' 'it'"'"'s' "double \\"q\\"" '$HOME' "a  b"; echo""")
-    assert quoted.output == "it's|double \"q\"|$HOME|a  b|\n"
+    assert quoted.output == 'it\'s|double "q"|$HOME|a  b|\n'
     heredoc = await sandbox.run("cat <<'EOF' > note.txt\nline 'one'\n$NOT_EXPANDED\nEOF\ncat note.txt")
     assert heredoc.output == "line 'one'\n$NOT_EXPANDED\n"
     assert (await sandbox.run("printf 'no newline'")).output == "no newline"
 
 
 async def test_commands_get_eof_on_stdin(sandbox: DockerSandbox) -> None:
-    result = await sandbox.run("read answer; echo \"status $?\"; cat; echo done", timeout=10)
+    result = await sandbox.run('read answer; echo "status $?"; cat; echo done', timeout=10)
     assert result.output == "status 1\ndone\n"
     assert not result.timed_out
 
@@ -116,6 +117,15 @@ async def test_interrupt_stops_a_running_command_quickly(sandbox: DockerSandbox)
     assert result.interrupted and result.exit_code is None
     assert "started" in result.output
     assert (await sandbox.run("pwd")).output == "/workspace/pkg\n"
+
+
+async def test_closing_during_a_command_ends_it(sandbox: DockerSandbox) -> None:
+    running = asyncio.create_task(sandbox.run("touch /tmp/started; sleep 30"))
+    await wait_for_path(sandbox, "/tmp/started")
+    async with asyncio.timeout(10):
+        await sandbox.close()
+        with pytest.raises(SandboxError, match="closed"):
+            await running
 
 
 async def test_interrupt_with_nothing_running_is_harmless(sandbox: DockerSandbox) -> None:
