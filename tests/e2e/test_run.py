@@ -37,6 +37,15 @@ HELLO = Script(
 )
 
 
+def sidehand(
+    args: list[str], env: dict[str, str], *, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the `sidehand` command as a user would, capturing its output."""
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=check
+    )
+
+
 def results(directory: Path) -> list[ToolResultEvent]:
     return [e for e in read_events(directory) if isinstance(e, ToolResultEvent)]
 
@@ -68,13 +77,7 @@ def test_cli_run_creates_hello_and_applies(
     outputs = [r.output for r in results(session_dir)]
     assert "Hello from Sidehand" in outputs[1] and "[exit code: 0]" in outputs[1]
     assert "sk-test-not-a-real-key" not in (session_dir / "events.jsonl").read_text()
-    shown = subprocess.run(
-        [*CLI, "sessions", "show", session_dir.name],
-        env=cli_env(server, tmp_path),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    shown = sidehand(["sessions", "show", session_dir.name], cli_env(server, tmp_path), check=True)
     assert json.loads(shown.stdout.splitlines()[0])["kind"] == "user_message"
 
 
@@ -82,14 +85,7 @@ def test_cli_without_apply_leaves_the_workspace_alone(
     server: ScriptedLLMServer, tmp_path: Path, workspace: Path
 ) -> None:
     server.set_script(HELLO)
-    done = subprocess.run(
-        [*CLI, "run", "make hello", "--workspace", str(workspace)],
-        env=cli_env(server, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = sidehand(["run", "make hello", "--workspace", str(workspace)], cli_env(server, tmp_path))
     assert done.returncode == 0, done.stderr
     assert not (workspace / "hello.py").exists()
     (session_dir,) = (tmp_path / "sessions").iterdir()
@@ -99,36 +95,21 @@ def test_cli_without_apply_leaves_the_workspace_alone(
 def test_cli_without_a_model_names_the_settings(tmp_path: Path, workspace: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
     env["SIDEHAND_CONFIG"] = str(tmp_path / "none.toml")
-    done = subprocess.run(
-        [*CLI, "run", "x", "--workspace", str(workspace)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = sidehand(["run", "x", "--workspace", str(workspace)], env, timeout=60)
     assert done.returncode == 2
     assert "SIDEHAND_MODEL" in done.stderr and "SIDEHAND_API_BASE" in done.stderr
 
 
 def test_cli_bad_workspace_and_unknown_image(server: ScriptedLLMServer, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*CLI, "run", "x", "--workspace", str(tmp_path / "missing")],
-        env=cli_env(server, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = sidehand(
+        ["run", "x", "--workspace", str(tmp_path / "missing")], cli_env(server, tmp_path), timeout=60
     )
     assert done.returncode == 2 and "does not exist" in done.stderr
     (tmp_path / "ws2").mkdir()
-    done = subprocess.run(
-        [*CLI, "run", "x", "--workspace", str(tmp_path / "ws2"), "--image", "sidehand/no-such-image:1"],
-        env=cli_env(server, tmp_path),
-        capture_output=True,
-        text=True,
+    done = sidehand(
+        ["run", "x", "--workspace", str(tmp_path / "ws2"), "--image", "sidehand/no-such-image:1"],
+        cli_env(server, tmp_path),
         timeout=60,
-        check=False,
     )
     assert done.returncode == 2
     assert "sidehand/no-such-image:1" in done.stderr and "build-base" in done.stderr
@@ -136,14 +117,7 @@ def test_cli_bad_workspace_and_unknown_image(server: ScriptedLLMServer, tmp_path
 
 def test_cli_unreachable_model_server(tmp_path: Path, workspace: Path, server: ScriptedLLMServer) -> None:
     env = cli_env(server, tmp_path, SIDEHAND_API_BASE="http://127.0.0.1:9/v1", SIDEHAND_LLM_RETRIES="0")
-    done = subprocess.run(
-        [*CLI, "run", "x", "--workspace", str(workspace)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = sidehand(["run", "x", "--workspace", str(workspace)], env)
     assert done.returncode == 1
     assert "127.0.0.1:9" in done.stderr
     (session_dir,) = (tmp_path / "sessions").iterdir()
@@ -267,14 +241,7 @@ def test_killed_process_session_loads_from_its_log(
     # the next process that starts sandboxes reaps it
     server.set_script(Script(turns=(Turn.say("ok"),)))
     (tmp_path / "other").mkdir()
-    done = subprocess.run(
-        [*CLI, "run", "anything", "--workspace", str(tmp_path / "other")],
-        env=cli_env(server, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = sidehand(["run", "anything", "--workspace", str(tmp_path / "other")], cli_env(server, tmp_path))
     assert done.returncode == 0, done.stderr
     assert client.containers.list(all=True, filters=label) == []
 
