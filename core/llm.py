@@ -203,7 +203,7 @@ class LiteLLMClient:
             litellm = load_litellm()
         except Exception as exc:
             raise LLMError(f"could not load litellm for {self._where()}: {exc}") from exc
-        wire_messages = [_wire_message(m) for m in messages]
+        wire_messages = [m.to_openai() for m in messages]
         try:
             if self.route == "openai_compatible":
                 response = self._call_openai_compatible(litellm, wire_messages, tools, emit, cancel)
@@ -441,15 +441,6 @@ def _provider_key(litellm: Any, model: str, api_base: str | None) -> str | None:
         found = litellm.api_key or litellm.openai_key or os.environ.get("OPENAI_API_KEY")
         return str(found) if found else None
     return None
-
-
-def _wire_message(message: ChatMessage) -> dict[str, Any]:
-    """The OpenAI form without `"content": null` on tool-call messages, as litellm sends it (some
-    servers' chat templates reject a null content)."""
-    out = message.to_openai()
-    if out["content"] is None:
-        del out["content"]
-    return out
 
 
 class _TextRelay:

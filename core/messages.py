@@ -27,8 +27,11 @@ class ChatMessage(_Frozen):
     tool_call_id: str | None = None
 
     def to_openai(self) -> dict[str, Any]:
-        """The OpenAI chat-completions wire form (what every litellm route accepts)."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        """The OpenAI chat-completions wire form (what every litellm route accepts). A message with
+        no text leaves `content` out, as litellm sends it: some servers' chat templates reject null."""
+        out: dict[str, Any] = {"role": self.role}
+        if self.content is not None:
+            out["content"] = self.content
         if self.tool_calls:
             out["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
