@@ -23,11 +23,6 @@ def estimate_tokens(message: ChatMessage) -> int:
     return size // CHARS_PER_TOKEN + 4
 
 
-class NoCondenser:
-    def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
-        return view
-
-
 class BoundedWindow:
     def __init__(self, token_budget: int) -> None:
         self.token_budget = token_budget

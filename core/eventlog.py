@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -153,10 +152,6 @@ def read_meta(directory: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise EventLogError(f"cannot read {directory / META_FILE}: {exc}") from exc
     return meta
-
-
-def remove_log(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -6,15 +6,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def middle_truncate(text: str, limit: int) -> str:
-    """Keep the head and tail of `text` within `limit` characters and say what was cut."""
-    if len(text) <= limit:
-        return text
-    half = max(limit // 2, 1)
-    cut = len(text) - 2 * half
-    return f"{text[:half]}\n[... {cut} characters truncated ...]\n{text[-half:]}"
-
-
 class OutputCollector:
     """Streams output bytes to `full_path` (if given) while holding only the head and the tail in
     memory, so a command that prints gigabytes costs the host `limit` bytes, not gigabytes."""

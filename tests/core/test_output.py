@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from core.output import OutputCollector, middle_truncate
+from core.output import OutputCollector
 
 
 def test_small_output_is_kept_whole(tmp_path: Path) -> None:
@@ -31,9 +31,3 @@ def test_memory_stays_bounded_while_feeding() -> None:
     for _ in range(10_000):
         c.feed(b"x" * 1000)
     assert len(c._head) + len(c._tail) <= 2000
-
-
-def test_middle_truncate() -> None:
-    assert middle_truncate("abc", 10) == "abc"
-    cut = middle_truncate("a" * 50 + "b" * 50, 20)
-    assert cut.startswith("a" * 10) and cut.endswith("b" * 10) and "80 characters truncated" in cut
