@@ -40,8 +40,15 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sidehand-dockerd.log"; exit 1; }
 fi
 
-# 3. The default sandbox image: reuse, else pull, else build with debootstrap (no registry).
+# 3. The default sandbox image: reuse, else build with debootstrap (no registry).
 if ! docker image inspect "$SIDEHAND_IMAGE" >/dev/null 2>&1; then
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing debootstrap"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq debootstrap >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  fi
+  log "building $SIDEHAND_IMAGE with debootstrap (about a minute)"
   "$VENV/bin/sidehand" sandbox build-base --image "$SIDEHAND_IMAGE"
 fi
 log "ready: $("$VENV/bin/python" --version), image $SIDEHAND_IMAGE"
