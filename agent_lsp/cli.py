@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 
+from agent_lsp.handshake import ReplayReader, answer_initialize
 from core.redaction import RedactSecrets
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,20 @@ def configure_logging(verbose: bool, log_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.log_file)
-    from agent_lsp.server import build_server
-
-    server = build_server()
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():
             log.error("--tcp wants HOST:PORT, got %r", args.tcp)
             return 2
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
+        from agent_lsp.server import build_server
+
+        build_server().start_tcp(host, int(port))
+        return 0
+    # The editor waits on `initialize` before anything else: answer it before the slow imports.
+    early = answer_initialize(sys.stdin.buffer, sys.stdout.buffer)
+    from agent_lsp.server import build_server
+
+    build_server(early).start_io(stdin=ReplayReader(early.consumed, sys.stdin.buffer))  # type: ignore[arg-type]
     return 0
 
 

@@ -32,7 +32,6 @@ ACTIONS: dict[str, tuple[str, str, str]] = {
     "refactor": ("Refactor", types.CodeActionKind.RefactorRewrite, "Refactor the selected code for clarity"),
     "document": ("Document", "sidehand.document", "Document the selected code (docstrings, comments)"),
 }
-KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite, "sidehand"]
 
 
 def range_json(r: types.Range) -> dict[str, Any]:

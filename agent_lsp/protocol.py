@@ -1,4 +1,5 @@
-"""The `sidehand/*` protocol: method names, error codes and the typed params of each request.
+"""The `sidehand/*` protocol: the typed params of each request, with the method names and error
+codes of `agent_lsp.methods`.
 
 Modelled on the Agent Client Protocol (sessions, prompt turns, a `session/update` stream,
 permission requests); the reference with examples is docs/protocol.md. Params are validated with
@@ -11,42 +12,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-PROTOCOL_VERSION = 1
-
-SESSION_NEW = "sidehand/session/new"
-SESSION_PROMPT = "sidehand/session/prompt"
-SESSION_CANCEL = "sidehand/session/cancel"
-SESSION_LIST = "sidehand/session/list"
-SESSION_LOAD = "sidehand/session/load"
-SESSION_FORK = "sidehand/session/fork"
-SESSION_CLOSE = "sidehand/session/close"
-SESSION_UPDATE = "sidehand/session/update"  # server -> client notification
-REQUEST_PERMISSION = "sidehand/session/requestPermission"  # server -> client request
-CHANGES_LIST = "sidehand/changes/list"
-CHANGES_ACCEPT = "sidehand/changes/accept"
-CHANGES_REJECT = "sidehand/changes/reject"
-
-CLIENT_METHODS = (
-    SESSION_NEW,
-    SESSION_PROMPT,
-    SESSION_CANCEL,
-    SESSION_LIST,
-    SESSION_LOAD,
-    SESSION_FORK,
-    SESSION_CLOSE,
-    CHANGES_LIST,
-    CHANGES_ACCEPT,
-    CHANGES_REJECT,
-)
-RUN_CODE_ACTION = "sidehand.runCodeAction"
-
-# JSON-RPC error codes. -32601 / -32602 are the standard ones; the server range holds ours.
-INVALID_PARAMS = -32602
-UNKNOWN_SESSION = -32001
-SESSION_BUSY = -32002
-CONFIGURATION = -32003
-CONFLICT = -32004
-REQUEST_FAILED = -32803  # LSP RequestFailed: anything else the core refused
+from agent_lsp.methods import *  # noqa: F403  (the names and codes, re-exported as `protocol.X`)
 
 PermissionOptionId = Literal["allow_once", "allow_session", "allow_always", "reject"]
 

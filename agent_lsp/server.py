@@ -15,11 +15,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from agent_lsp import __version__
+from agent_lsp import __version__, handshake
 from agent_lsp import protocol as p
 from agent_lsp.change_review import ChangeReview
 from agent_lsp.cli import REDACT
-from agent_lsp.code_actions import KINDS, CodeActionRunner, command_for, list_actions
+from agent_lsp.code_actions import CodeActionRunner, command_for, list_actions
 from agent_lsp.documents import uri_to_path
 from agent_lsp.sessions import SessionHub
 from agent_lsp.settings import settings_from_options
@@ -30,18 +30,36 @@ log = logging.getLogger(__name__)
 
 
 class SidehandProtocol(LanguageServerProtocol):
+    _server: SidehandServer
+
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         result: types.InitializeResult = yield from super().lsp_initialize(params)
-        result.capabilities.experimental = {
-            "sidehand": {"protocolVersion": p.PROTOCOL_VERSION, "methods": list(p.CLIENT_METHODS)}
-        }
+        result.capabilities.experimental = handshake.EXPERIMENTAL
         return result
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        early = self._server.early
+        if early is None or early.answered_id is None or msg_id != early.answered_id:
+            super()._send_response(msg_id, result, error)
+            return
+        # `sidehand lsp` answered this `initialize` before pygls was loaded: not again. The two
+        # answers must agree (tests/agent_lsp/test_handshake.py): say so loudly if they do not.
+        self._server.early = None
+        ours = self._converter.unstructure(result) if error is None else error
+        if ours != early.result:
+            log.error(
+                "the early initialize answer differs from the server's: update agent_lsp/handshake.py "
+                "(sent %s, the server computed %s)",
+                early.result,
+                ours,
+            )
 
 
 class SidehandServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, early: handshake.EarlyStart | None = None) -> None:
         super().__init__("sidehand", __version__, protocol_cls=SidehandProtocol)
+        self.early = early  # the `initialize` answered before this server existed, if any
         self.sidehand_client = False
         self.settings: Settings | None = None
         self.settings_problems: list[str] = []
@@ -101,8 +119,8 @@ class SidehandServer(LanguageServer):
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
 
-def build_server() -> SidehandServer:
-    server = SidehandServer()
+def build_server(early: handshake.EarlyStart | None = None) -> SidehandServer:
+    server = SidehandServer(early)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: SidehandServer, params: types.InitializeParams) -> None:
@@ -173,7 +191,7 @@ def build_server() -> SidehandServer:
     # ---- standard LSP ----------------------------------------------------------------------
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True),
+        types.CodeActionOptions(code_action_kinds=list(p.CODE_ACTION_KINDS), resolve_provider=True),
     )
     def code_action(ls: SidehandServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         caps = ls.client_capabilities.text_document

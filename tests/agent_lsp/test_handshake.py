@@ -1,0 +1,177 @@
+"""`sidehand lsp` answers `initialize` before pygls is imported (agent_lsp.handshake): the early
+answer must be the one pygls itself computes, the bytes read must reach pygls unchanged, and the
+path up to the answer must import nothing heavy."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from agent_lsp import handshake
+from agent_lsp.server import build_server
+
+CLIENTS: dict[str, dict[str, Any]] = {
+    "no capabilities": {},
+    "utf-8 preferred": {"general": {"positionEncodings": ["utf-8", "utf-16"]}},
+    "utf-32 only": {"general": {"positionEncodings": ["utf-32"]}},
+    "unknown encodings": {"general": {"positionEncodings": ["utf-7"]}},
+    "willSave stated false": {"textDocument": {"synchronization": {"willSave": False, "didSave": True}}},
+    "sync without willSave": {"textDocument": {"synchronization": {"dynamicRegistration": True}}},
+    "an editor's set": {
+        "workspace": {
+            "applyEdit": True,
+            "workspaceFolders": True,
+            "workspaceEdit": {"changeAnnotationSupport": {}},
+        },
+        "textDocument": {
+            "synchronization": {"willSave": True, "willSaveWaitUntil": True, "didSave": True},
+            "codeAction": {"resolveSupport": {"properties": ["command"]}, "dataSupport": True},
+            "rename": {"prepareSupport": True},
+        },
+        "notebookDocument": {"synchronization": {}},
+        "window": {"workDoneProgress": True},
+        "general": {"positionEncodings": ["utf-16"]},
+    },
+}
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def initialize(capabilities: dict[str, Any], msg_id: int = 1) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": msg_id,
+        "method": "initialize",
+        "params": {"processId": None, "rootUri": None, "capabilities": capabilities},
+    }
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+def answers(chunks: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(chunk.split(b"\r\n\r\n", 1)[1]) for chunk in chunks]
+
+
+async def pygls_answer(message: dict[str, Any], early: handshake.EarlyStart | None = None) -> list[bytes]:
+    """What the pygls server writes for `message` (with the early answer, if any, already sent)."""
+    server = build_server(early)
+    sink = Sink()
+    server.protocol.set_writer(sink)
+    server.protocol.handle_message(server.protocol.structure_message(message))
+    await asyncio.sleep(0)
+    return sink.out
+
+
+@pytest.mark.parametrize("capabilities", CLIENTS.values(), ids=CLIENTS.keys())
+async def test_the_early_answer_is_the_one_pygls_computes(capabilities: dict[str, Any]) -> None:
+    stdout = io.BytesIO()
+    early = handshake.answer_initialize(io.BytesIO(frame(initialize(capabilities))), stdout)
+    assert early.answered_id == 1
+    [sent] = answers([stdout.getvalue()])
+    [computed] = answers(await pygls_answer(initialize(capabilities)))
+    assert sent == computed
+
+
+async def test_pygls_does_not_answer_again_and_a_difference_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = initialize({})
+    consumed = frame(message)
+    early = handshake.EarlyStart(consumed, 1, handshake.initialize_result(message["params"]))
+    with caplog.at_level(logging.ERROR):
+        assert await pygls_answer(message, early) == []
+    assert not caplog.records
+
+    stale = handshake.EarlyStart(consumed, 1, {"capabilities": {}})
+    with caplog.at_level(logging.ERROR):
+        assert await pygls_answer(message, stale) == []
+    assert "update agent_lsp/handshake.py" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        frame({"jsonrpc": "2.0", "id": 1, "method": "sidehand/session/list", "params": {}}),
+        frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None}}),
+        frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": [], "x": 1}}),
+        frame({"jsonrpc": "2.0", "id": True, "method": "initialize", "params": {"capabilities": {}}}),
+        frame({"jsonrpc": "2.0", "method": "initialize", "params": {"capabilities": {}}}),
+        b"Content-Length: 5\r\n\r\n{nope",
+        b"Content-Type: x\r\n\r\n{}",
+        b'Content-Length: 40\r\n\r\n{"jsonrpc"',
+        b"Content-Le",
+        b"",
+    ],
+    ids=[
+        "another method",
+        "no capabilities",
+        "capabilities not an object",
+        "boolean id",
+        "a notification",
+        "bad JSON",
+        "no length",
+        "cut short",
+        "cut in the header",
+        "empty",
+    ],
+)
+def test_anything_but_an_initialize_is_left_to_pygls_byte_for_byte(raw: bytes) -> None:
+    stdout = io.BytesIO()
+    after = frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    stdin = io.BufferedReader(io.BytesIO(raw + after))
+    early = handshake.answer_initialize(stdin, stdout)
+    assert early.answered_id is None
+    assert stdout.getvalue() == b""
+    replay = handshake.ReplayReader(early.consumed, stdin)
+    assert replay.read(len(raw) + len(after)) == raw + after
+
+
+def test_the_replay_gives_pygls_the_initialize_then_the_rest() -> None:
+    first = frame(initialize({}))
+    rest = frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    stdin = io.BufferedReader(io.BytesIO(first + rest))
+    early = handshake.answer_initialize(stdin, io.BytesIO())
+    assert early.consumed == first
+    replay = handshake.ReplayReader(early.consumed, stdin)
+    lines = [replay.readline(), replay.readline()]
+    assert lines == [first.split(b"\r\n")[0] + b"\r\n", b"\r\n"]
+    assert json.loads(replay.read(len(first) - len(b"".join(lines))))["method"] == "initialize"
+    assert replay.readline().startswith(b"Content-Length:")
+    assert replay.readline() == b"\r\n"
+    assert json.loads(replay.read(1000))["method"] == "initialized"
+    assert replay.readline() == b""
+
+
+def test_nothing_heavy_is_imported_before_the_answer() -> None:
+    """The answer waits only on what `sidehand lsp` imports before it: no pygls, lsprotocol,
+    pydantic, asyncio or core (those cost most of two seconds here)."""
+    code = (
+        "import io, sys\n"
+        "import sidehand.cli, agent_lsp.cli\n"
+        "from agent_lsp.handshake import answer_initialize\n"
+        f"early = answer_initialize(io.BytesIO({frame(initialize({}))!r}), io.BytesIO())\n"
+        "assert early.answered_id == 1\n"
+        "heavy = ('pygls', 'lsprotocol', 'pydantic', 'asyncio', 'core.config', 'core.events', 'litellm')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
