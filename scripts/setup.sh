@@ -17,13 +17,18 @@ fi
 if [ ! -x "$VENV/bin/uv" ]; then
   "$VENV/bin/python" -m pip install --quiet "uv>=0.9,<1"
 fi
+# Bytecode is compiled at install (as pip does; uv does not by default): with PYTHONDONTWRITEBYTECODE
+# set, as on these machines, every process would otherwise compile litellm from source (seconds of
+# CPU, holding the GIL: the servers' event loops stall meanwhile).
 stamp="$VENV/.sidehand-lock"
-if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
+wanted="$(cat requirements.lock; echo '# installed with --compile-bytecode')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   log "installing dependencies from requirements.lock"
-  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip sync --quiet requirements.lock
+  VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip sync --quiet --compile-bytecode requirements.lock
   VIRTUAL_ENV="$VENV" "$VENV/bin/uv" pip install --quiet --no-deps -e .
-  cp requirements.lock "$stamp"
+  printf '%s\n' "$wanted" > "$stamp"
 fi
+"$VENV/bin/python" -m compileall -q core sandbox agent_lsp agent_mcp sidehand >/dev/null
 
 # 2. A Docker engine: use the one that answers, else install docker.io and start dockerd.
 if ! docker info >/dev/null 2>&1; then
