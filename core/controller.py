@@ -1,7 +1,8 @@
 """The step loop: view → condense → model → tool calls → policy → sandbox → observation.
 
 It leaves through a typed outcome (TurnOutcome.stop_reason). Every event goes through `emit`,
-which appends to the log and updates the state; the log is fsynced at each step boundary."""
+which appends to the log and updates the state; the log is fsynced at each step boundary, off the
+event loop's thread."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class Controller:
         policy: Policy,
         state: State,
         emit: Callable[[Event], Event],
-        sync: Callable[[], None],
+        sync: Callable[[], Awaitable[None]],
         approve: Approver,
         session_dir: Path,
         condenser: Condenser | None = None,
@@ -96,10 +97,10 @@ class Controller:
             if reply.text:
                 self.emit(AgentMessage(text=reply.text))
             if not reply.tool_calls:
-                self.sync()
+                await self.sync()
                 return TurnOutcome("end_turn", reply.text or "", iteration)
             finished = await self._run_calls(reply.tool_calls)
-            self.sync()
+            await self.sync()
             if finished is not None:
                 return TurnOutcome("end_turn", finished, iteration)
         return TurnOutcome(
@@ -127,13 +128,13 @@ class Controller:
                     ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)
                 )
             )
-        self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
+        await self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
         finished = None
         for call, action in zip(calls, actions, strict=True):
             assert isinstance(action, ToolCallEvent)
             observation = await self._run_one(call, action)
             self.emit(_result_event(action, observation))
-            self.sync()
+            await self.sync()
             if observation.finish:
                 finished = observation.output
         return finished

@@ -1,14 +1,15 @@
 """A session's durable, append-only event log: JSON Lines plus a small metadata file.
 
 - `append` writes one line straight to the file (no user-space buffer), so a killed process loses
-  nothing it appended; `sync` fsyncs, and the controller calls it at step boundaries so an OS
-  crash loses at most the step in flight.
+  nothing it appended; `sync` fsyncs (`sync_off_loop` on a worker thread), and the controller
+  calls it at step boundaries so an OS crash loses at most the step in flight.
 - `open` detects a torn last line (a crash mid-write), cuts it, and returns every event.
 - Secrets registered with the log are replaced before a line is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -84,6 +85,18 @@ class EventLog:
         if self._dirty:
             os.fsync(self._fd)
             self._dirty = False
+
+    async def sync_off_loop(self) -> None:
+        """`sync` on a worker thread: an fsync can take tens of milliseconds on a busy disk, and the
+        event loop serves other sessions and requests meanwhile. Events appended while it runs
+        are left dirty for the next sync."""
+        if self._dirty:
+            self._dirty = False
+            try:
+                await asyncio.to_thread(os.fsync, self._fd)
+            except BaseException:
+                self._dirty = True
+                raise
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -84,7 +84,7 @@ class Session:
             policy=self.policy,
             state=state,
             emit=self.emit,
-            sync=self.log.sync,
+            sync=self.log.sync_off_loop,
             approve=self._approve,
             session_dir=self.directory,
         )
@@ -135,11 +135,11 @@ class Session:
         if not text.strip():
             raise SessionError("the prompt is empty")
         self.emit(UserMessage(text=text, context=tuple(context)))
-        self.log.sync()  # the prompt is acknowledged once it is durable
         self._turn = asyncio.create_task(self._run_turn())
         return await asyncio.shield(self._turn)
 
     async def _run_turn(self) -> TurnEnded:
+        await self.log.sync_off_loop()  # the prompt is durable before the model sees it
         self.emit(StateChanged(state="running"))
         try:
             outcome = await self.controller.run_turn()
@@ -165,7 +165,7 @@ class Session:
             )
         )
         self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))
-        self.log.sync()
+        await self.log.sync_off_loop()
         assert isinstance(end, TurnEnded)
         return end
 
@@ -203,8 +203,8 @@ class Session:
             )
         )
         self.emit(StateChanged(state="awaiting_approval"))
-        self.log.sync()
         try:
+            await self.log.sync_off_loop()
             decision = await future
         except asyncio.CancelledError:
             self.emit(

@@ -101,7 +101,8 @@ class SessionManager:
             "status": "idle",
             "parent": overrides.get("parent"),
         }
-        event_log = EventLog.create(self.root / session_id, meta, settings.secrets())
+        # A folder, two files and an fsync: disk work kept off the loop, which serves other sessions.
+        event_log = await asyncio.to_thread(EventLog.create, self.root / session_id, meta, settings.secrets())
         session = self._open(session_id, path, settings, event_log, State())
         session.start_sandbox()
         return session
@@ -174,7 +175,7 @@ class SessionManager:
                 TurnEnded(stop_reason="error", message="the previous process stopped during this turn")
             )
             session.emit(StateChanged(state="error", reason="interrupted"))
-        event_log.sync()
+        await event_log.sync_off_loop()
         session.start_sandbox()
         return session
 

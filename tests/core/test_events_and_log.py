@@ -1,4 +1,6 @@
+import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,30 @@ def test_sync_fsyncs_only_when_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyP
     log.sync()
     log.sync()
     assert len(calls) == 1
+
+
+async def test_sync_off_loop_fsyncs_on_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+    real = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        threads.append(threading.get_ident())
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    log = EventLog.create(tmp_path / "s", {})
+    threads.clear()
+    await log.sync_off_loop()
+    assert threads == []  # nothing appended: no fsync
+    log.append(ToolCallEvent(call_id="c", tool="bash", arguments="{}"))
+    pending = asyncio.ensure_future(log.sync_off_loop())
+    await asyncio.sleep(0)
+    log.append(ToolCallEvent(call_id="d", tool="bash", arguments="{}"))  # while the fsync runs
+    await pending
+    assert len(threads) == 1 and threads[0] != threading.get_ident()
+    await log.sync_off_loop()  # the event appended meanwhile is synced too
+    assert len(threads) == 2
+    await log.sync_off_loop()
+    assert len(threads) == 2

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import LLMConnectionError, LLMError, SessionError
-from core.eventlog import read_events
+from core.eventlog import EventLogError, read_events
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
 from core.session import Decision
@@ -136,7 +136,7 @@ async def test_cancel_kills_the_running_command(tmp_path: Path, workspace: Path)
     )
     session = await manager.create(workspace)
     started = asyncio.Event()
-    session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
+    session.subscribe(lambda e: started.set() if e.kind == "tool_started" else None)
     turn = asyncio.create_task(session.prompt("wait"))
     await asyncio.wait_for(started.wait(), 5)
     await asyncio.sleep(0)  # let the command start
@@ -248,9 +248,11 @@ async def test_load_replays_and_reports_an_interrupted_action(tmp_path: Path, wo
     session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
     turn = asyncio.create_task(session.prompt("wait"))
     await asyncio.wait_for(started.wait(), 5)
-    # simulate a crash: the process stops without the turn ending
-    turn.cancel()
+    # simulate a crash: nothing more reaches the log, and the turn stops without ending
     session.log.close()
+    await session.cancel()
+    with pytest.raises(EventLogError):  # the cancelled turn can no longer record its end
+        await turn
     before = read_events(session.directory)
     manager2, _, _ = make_manager(tmp_path, [reply("resumed")])
     loaded = await manager2.load(session.id)
