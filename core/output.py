@@ -7,8 +7,10 @@ from typing import BinaryIO
 
 
 class OutputCollector:
-    """Streams output bytes to `full_path` (if given) while holding only the head and the tail in
-    memory, so a command that prints gigabytes costs the host `limit` bytes, not gigabytes."""
+    """Holds only the head and the tail of the output in memory, so a command that prints
+    gigabytes costs the host `limit` bytes, not gigabytes; once the output outgrows `limit`, the
+    whole of it streams to `full_path` (if given). Output that fits touches no file: most commands'
+    output is short, and creating a file per command would be disk work on the event loop."""
 
     def __init__(self, limit: int, full_path: Path | None = None) -> None:
         self.limit = limit
@@ -17,9 +19,6 @@ class OutputCollector:
         self._head = bytearray()
         self._tail = bytearray()
         self._file: BinaryIO | None = None
-        if full_path is not None:
-            full_path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = full_path.open("wb")
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -27,6 +26,12 @@ class OutputCollector:
         self.total += len(data)
         if self._file is not None:
             self._file.write(data)
+        elif self.full_path is not None and self.total > self.limit:
+            # Nothing was dropped yet (the tail is cut only past 1.5 x limit): head + tail + data
+            # is everything so far.
+            self.full_path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.full_path.open("wb")
+            self._file.write(bytes(self._head) + bytes(self._tail) + data)
         half = self.limit // 2
         room = half - len(self._head)
         if room > 0:

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from core.output import OutputCollector
 
 
@@ -31,3 +33,23 @@ def test_memory_stays_bounded_while_feeding() -> None:
     for _ in range(10_000):
         c.feed(b"x" * 1000)
     assert len(c._head) + len(c._tail) <= 2000
+
+
+def test_output_that_fits_writes_no_file(tmp_path: Path) -> None:
+    c = OutputCollector(1000, tmp_path / "outputs" / "out.txt")
+    c.feed(b"x" * 600)
+    c.feed(b"y" * 400)  # exactly the limit
+    c.close()
+    assert not c.truncated and c.text() == "x" * 600 + "y" * 400
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 499, 500, 501, 1000, 1001, 5000])
+def test_the_full_file_holds_every_byte_whatever_the_chunks(tmp_path: Path, chunk: int) -> None:
+    data = bytes(i % 251 for i in range(4321))
+    c = OutputCollector(1000, tmp_path / "outputs" / "out.txt")
+    for i in range(0, len(data), chunk):
+        c.feed(data[i : i + chunk])
+    c.close()
+    assert c.truncated
+    assert (tmp_path / "outputs" / "out.txt").read_bytes() == data
