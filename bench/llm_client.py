@@ -196,7 +196,9 @@ def measure_history(base_url: str, steps: int, rounds: int, all_routes: bool = F
     ours = LiteLLMClient(f"openai/{BENCH_MODEL}", api_base=base_url, api_key="sk-bench", max_retries=0)
 
     async def call_ours() -> None:
-        await ours.complete(messages, TOOLS)
+        # As in a session: the history sent before (its messages encoded then), plus the step's two
+        # new messages (new objects, encoded on this call).
+        await ours.complete([*messages[:-2], *(m.model_copy() for m in messages[-2:])], TOOLS)
 
     async def run() -> dict[str, list[float]]:
         times: dict[str, list[float]] = {name: [] for name in ["raw", "ours", *calls]}

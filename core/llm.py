@@ -46,7 +46,7 @@ from core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from core.llm_routes import OpenAICompatibleWire, ServerReplyError, TextSink
+from core.llm_routes import OpenAICompatibleWire, ServerReplyError, TextSink, encode_json
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 
 logger = logging.getLogger(__name__)
@@ -68,23 +68,36 @@ def load_litellm() -> Any:
         if _litellm_module is None:
             # Offline price map: without this litellm fetches it over the network (and retries).
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            # litellm prints help banners on errors, to stdout, which is our fronts' protocol channel.
-            litellm.suppress_debug_info = True
-            # Its reply types finish building on first use, with a pydantic notice about litellm's own
-            # type definitions (nothing a user can act on): build them now, the notice silenced.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                litellm.ModelResponse()
-                litellm.ModelResponseStream()
-            # litellm's import leaves ~1M long-lived objects; every full collection would walk them
-            # again (~240 ms here, stalling a server's event loop mid-session). They live as long as
-            # the process: move them out of the collector's sight.
-            gc.freeze()
+            # The import makes ~1M objects that all live on, so each full collection it triggers
+            # finds nothing to free and stalls every thread for 0.1-0.2 s: none until it is done.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                litellm = _import_litellm()
+            finally:
+                if collecting:
+                    gc.enable()
             _litellm_module = litellm
             _litellm_ready.set()
     return _litellm_module
+
+
+def _import_litellm() -> Any:
+    import litellm
+
+    # litellm prints help banners on errors, to stdout, which is our fronts' protocol channel.
+    litellm.suppress_debug_info = True
+    # Its reply types finish building on first use, with a pydantic notice about litellm's own
+    # type definitions (nothing a user can act on): build them now, the notice silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        litellm.ModelResponse()
+        litellm.ModelResponseStream()
+    # litellm's import leaves ~1M long-lived objects; every full collection would walk them again
+    # (~240 ms here, stalling a server's event loop mid-session). They live as long as the
+    # process: move them out of the collector's sight.
+    gc.freeze()
+    return litellm
 
 
 def prefetch_litellm() -> None:
@@ -149,6 +162,7 @@ class LiteLLMClient:
         self._setup_lock = threading.Lock()
         self._opened: _Endpoint | None = None
         self._tools: tuple[tuple[ToolSpec, ...], list[dict[str, Any]]] | None = None
+        self._wire_cache: dict[int, tuple[ChatMessage, bytes]] = {}  # id -> (message, its JSON)
         self._priced = True  # until litellm says it has no price for the model
         self._closed = False
 
@@ -203,12 +217,11 @@ class LiteLLMClient:
             litellm = load_litellm()
         except Exception as exc:
             raise LLMError(f"could not load litellm for {self._where()}: {exc}") from exc
-        wire_messages = [m.to_openai() for m in messages]
         try:
             if self.route == "openai_compatible":
-                response = self._call_openai_compatible(litellm, wire_messages, tools, emit, cancel)
+                response = self._call_openai_compatible(litellm, messages, tools, emit, cancel)
             else:
-                response = self._call_litellm(litellm, wire_messages, tools, emit, cancel)
+                response = self._call_litellm(litellm, [m.to_openai() for m in messages], tools, emit, cancel)
         except LLMError:
             raise
         except Exception as exc:
@@ -220,7 +233,7 @@ class LiteLLMClient:
     def _call_openai_compatible(
         self,
         litellm: Any,
-        messages: list[dict[str, Any]],
+        messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         emit: TextSink | None,
         cancel: threading.Event,
@@ -230,10 +243,10 @@ class LiteLLMClient:
         )
 
         endpoint = self._endpoint(litellm)
-        body: dict[str, Any] = {"model": self._name, "messages": messages, **endpoint.params}
+        params: dict[str, Any] = {"model": self._name, **endpoint.params}
         if tools:
-            body["tools"] = self._provider_tools(endpoint, tools)
-        reply = endpoint.wire.complete(body, emit, cancel)
+            params["tools"] = self._provider_tools(endpoint, tools)
+        reply = endpoint.wire.complete(params, self._encoded(messages), emit, cancel)
         # litellm's parser, as on its own routes: finish reasons, <think> text, tool-call quirks.
         return convert_to_model_response_object(
             response_object=reply, model_response_object=litellm.ModelResponse()
@@ -285,6 +298,21 @@ class LiteLLMClient:
                     params={**{k: v for k, v in self._params.items() if k not in known}, **mapped},
                 )
             return self._opened
+
+    def _encoded(self, messages: Sequence[ChatMessage]) -> list[bytes]:
+        """Each message's wire JSON, encoded once: kept from the last call for the same message
+        objects (messages are immutable; an edited one is a new object and is encoded anew)."""
+        previous = self._wire_cache
+        cache: dict[int, tuple[ChatMessage, bytes]] = {}
+        out = []
+        for message in messages:
+            entry = previous.get(id(message))
+            if entry is None or entry[0] is not message:
+                entry = (message, encode_json(message.to_openai()))
+            cache[id(message)] = entry
+            out.append(entry[1])
+        self._wire_cache = cache  # calls may overlap: the worst is a message encoded twice
+        return out
 
     def _provider_tools(self, endpoint: _Endpoint, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
         """The tools in the provider's form (e.g. vLLM's without `additionalProperties: false`),
@@ -445,8 +473,8 @@ def _provider_key(litellm: Any, model: str, api_base: str | None) -> str | None:
 
 class _TextRelay:
     """Hands streamed text from the worker thread to `sink` on the event loop, in order. Pieces
-    that arrive while the loop is busy are delivered together by one callback (each piece still
-    its own `sink` call): one loop wake-up per piece would double the client's cost per chunk."""
+    that arrive while the loop is busy are joined and delivered as one: one loop wake-up (and
+    one event, one notification to an editor) per piece would stall the loop on a fast stream."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sink: TextSink) -> None:
         self._loop = loop
@@ -466,8 +494,7 @@ class _TextRelay:
     def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-        for text in pending:
-            self._sink(text)
+        self._sink("".join(pending))
 
 
 # litellm's messages start with class names ("litellm.InternalServerError: InternalServerError:

@@ -10,9 +10,11 @@ parser. This module knows HTTP and SSE, nothing of litellm; it returns a `chat.c
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -32,6 +34,14 @@ class ServerReplyError(Exception):
         self.headers = headers or httpx.Headers()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client in the process (httpx's defaults: certifi's CA bundle).
+    Each new httpx.Client would otherwise load the CA bundle again: ~50 ms of C code holding the
+    GIL, which stalls a server's event loop at every session's first model call."""
+    return httpx.create_ssl_context()
+
+
 class OpenAICompatibleWire:
     """POSTs chat-completion bodies to `url` on one keep-alive connection pool (thread-safe)."""
 
@@ -40,19 +50,25 @@ class OpenAICompatibleWire:
         self._headers = {**headers, "Content-Type": "application/json"}
         # Agent steps can be many seconds apart (a slow command); keep the connection for them.
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=60.0)
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout), limits=limits)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout), limits=limits, verify=tls_context())
 
     def complete(
-        self, body: dict[str, Any], on_text: TextSink | None = None, cancel: threading.Event | None = None
+        self,
+        params: dict[str, Any],
+        messages: Sequence[bytes],
+        on_text: TextSink | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
-        """One call: the reply as a `chat.completion` dict. Streams when `on_text` is given."""
+        """One call: the reply as a `chat.completion` dict. Streams when `on_text` is given.
+        `messages` come JSON-encoded (see `encode_body`); `params` is the rest of the body."""
         if on_text is None:
-            response = self._client.post(self.url, content=_encode(body), headers=self._headers)
+            body = encode_body(params, messages)
+            response = self._client.post(self.url, content=body, headers=self._headers)
             if response.status_code >= 400:
                 raise _reply_error(response)
             return _decode(response)
-        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        with self._client.stream("POST", self.url, content=_encode(body), headers=self._headers) as response:
+        body = encode_body({**params, "stream": True, "stream_options": {"include_usage": True}}, messages)
+        with self._client.stream("POST", self.url, content=body, headers=self._headers) as response:
             if response.status_code >= 400:
                 response.read()
                 raise _reply_error(response)
@@ -62,8 +78,17 @@ class OpenAICompatibleWire:
         self._client.close()
 
 
-def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+def encode_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def encode_body(params: dict[str, Any], messages: Sequence[bytes]) -> bytes:
+    """The request body: `params` plus the messages, each already encoded with `encode_json`. A
+    session sends the same messages on every step: encoding each once, not the whole history on
+    every call, keeps a call's cost from growing with the session (and json.dumps holds the GIL
+    for its whole run, stalling a server's event loop meanwhile)."""
+    rest = encode_json(params)
+    return b'{"messages":[' + b",".join(messages) + b"]" + (b"," + rest[1:] if len(rest) > 2 else b"}")
 
 
 def _decode(response: httpx.Response) -> dict[str, Any]:
