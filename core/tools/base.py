@@ -3,6 +3,7 @@ and an async `execute` that turns validated parameters into an Observation."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +47,16 @@ class Tool:
     description: ClassVar[str]
     params: ClassVar[type[Params]]
 
-    def spec(self) -> ToolSpec:
-        schema = self.params.model_json_schema()
+    @classmethod
+    @functools.cache
+    def spec(cls) -> ToolSpec:
+        """What the model is told of the tool. Made once per tool class (building the JSON schema
+        takes milliseconds, and every session asks)."""
+        schema = cls.params.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
             prop.pop("title", None)
-        return ToolSpec(name=self.name, description=self.description, parameters=schema)
+        return ToolSpec(name=cls.name, description=cls.description, parameters=schema)
 
     def title(self, params: Params) -> str:
         """A one-line label for the action, shown in the editor and the terminal."""
