@@ -25,6 +25,7 @@ from agent_lsp.sessions import SessionHub
 from agent_lsp.settings import settings_from_options
 from core.config import Settings
 from core.sessions import SessionManager
+from core.testing import TEST_LLM_ENV, test_llm_enabled
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,14 @@ class SidehandServer(LanguageServer):
 
     def manager(self) -> SessionManager:
         if self._manager is None:
-            from core.testing import fake_manager as fakes
-
             settings = self.load_settings()
-            if fakes.enabled():
+            if test_llm_enabled():
+                from core.testing.fake_manager import build_fake_manager
+
                 log.warning(
-                    "%s is set: using the scripted in-process model and sandbox (tests only)", fakes.ENV
+                    "%s is set: using the scripted in-process model and sandbox (tests only)", TEST_LLM_ENV
                 )
-                self._manager = fakes.build_fake_manager(settings)
+                self._manager = build_fake_manager(settings)
             else:
                 from sidehand.wiring import build_manager
 
@@ -131,14 +132,10 @@ def build_server(early: handshake.EarlyStart | None = None) -> SidehandServer:
         ls.load_settings()
         for problem in ls.settings_problems:
             ls.show(types.MessageType.Error, f"Sidehand settings: {problem}")
-        from core.testing import fake_manager as fakes
+        if not test_llm_enabled():
+            from sidehand.wiring import prefetch
 
-        if not fakes.enabled():
-            try:
-                from core.llm import prefetch_litellm
-            except ImportError:  # pragma: no cover - core/llm.py not there yet
-                return
-            prefetch_litellm()
+            prefetch()
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: SidehandServer, params: None) -> None:

@@ -28,6 +28,7 @@ from agent_mcp.auth import (
 from core.config import load_settings
 from core.errors import SidehandError
 from core.redaction import RedactSecrets
+from core.testing import TEST_LLM_ENV, test_llm_enabled
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build_app(args: argparse.Namespace, settings: Any) -> Any:
     from agent_mcp.app import ServerConfig, SidehandApp
-    from core.testing.fake_manager import build_fake_manager, script_path_from_env
 
-    if (script := script_path_from_env()) is not None:
-        log.warning("TEST MODE: scripted LLM from %s and in-memory sandboxes (SIDEHAND_TEST_LLM)", script)
-        manager = build_fake_manager(settings, script)
+    if test_llm_enabled():
+        from core.testing.fake_manager import build_fake_manager
+
+        log.warning("TEST MODE: scripted LLM and in-memory sandboxes (%s is set)", TEST_LLM_ENV)
+        manager = build_fake_manager(settings)
     else:
         from sidehand.wiring import build_manager
 
@@ -147,22 +149,16 @@ def _build_app(args: argparse.Namespace, settings: Any) -> Any:
     return SidehandApp(manager, config)
 
 
-def _prefetch_litellm() -> None:
-    try:
-        from core.llm import prefetch_litellm
-    except ImportError:  # core.llm not there yet: the first model call imports it
-        return
-    prefetch_litellm()
-
-
 async def _serve(args: argparse.Namespace, settings: Any, token: str | None) -> None:
     from agent_mcp.server import build_server
 
     app = _build_app(args, settings)
     server = build_server(app)
     loop = asyncio.get_running_loop()
-    if os.environ.get("SIDEHAND_TEST_LLM") is None:
-        loop.call_later(PREFETCH_DELAY, _prefetch_litellm)
+    if not test_llm_enabled():
+        from sidehand.wiring import prefetch
+
+        loop.call_later(PREFETCH_DELAY, prefetch)
     main_task = asyncio.current_task()
     if main_task is not None:
         loop.add_signal_handler(signal.SIGTERM, main_task.cancel)

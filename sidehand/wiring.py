@@ -3,6 +3,9 @@ server, MCP server) construct the sandbox implementation."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from core.config import Settings
 from core.sessions import LLMFactory, SessionManager, default_llm_factory
 
@@ -19,3 +22,29 @@ def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_fact
         output_limit=settings.output_limit,
     )
     return SessionManager(settings, factory, llm_factory)
+
+
+log = logging.getLogger(__name__)
+_prefetch_started = threading.Event()
+
+
+def prefetch() -> None:
+    """Load what a session needs on a background thread, once: the Docker sandbox (~0.4 s), then
+    litellm (seconds) and the TLS context. A server calls this when it is up, so that none of it
+    runs on (or holds the GIL against) its event loop when the first session starts."""
+    if _prefetch_started.is_set():
+        return
+    _prefetch_started.set()
+
+    def load() -> None:
+        try:
+            import sandbox.docker_sandbox  # noqa: F401
+            from core.llm import load_litellm
+            from core.llm_routes import tls_context
+
+            load_litellm()
+            tls_context()
+        except Exception:
+            log.exception("could not import the sandbox or the model client")
+
+    threading.Thread(target=load, name="sidehand-prefetch", daemon=True).start()

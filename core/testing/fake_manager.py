@@ -19,16 +19,13 @@ from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 from core.protocols import CommandResult, TextSink
 from core.sessions import SessionManager
+from core.testing import TEST_LLM_ENV
 from core.testing.fake_sandbox import InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM
 from core.testing.scripted_server import ScriptSet, Turn
 
-ENV = "SIDEHAND_TEST_LLM"
+ENV = TEST_LLM_ENV
 MAX_SEED_BYTES = 1_000_000
-
-
-def enabled() -> bool:
-    return bool(os.environ.get(ENV))
 
 
 def script_path_from_env() -> Path | None:
