@@ -41,12 +41,12 @@ class Client:
         assert self.proc.stdin is not None
         self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
-    async def request(self, method: str, params: Any) -> Any:
+    async def request(self, method: str, params: Any, timeout: float = 60) -> Any:
         msg_id = next(self.ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting[msg_id] = future
         self.send({"id": msg_id, "method": method, "params": params})
-        return await asyncio.wait_for(future, 60)
+        return await asyncio.wait_for(future, timeout)
 
     async def _read(self) -> None:
         stream = self.proc.stdout

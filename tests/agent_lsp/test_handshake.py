@@ -8,8 +8,11 @@ import asyncio
 import io
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +178,34 @@ def test_nothing_heavy_is_imported_before_the_answer() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+async def test_over_tcp_pygls_answers_the_initialize_itself(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SIDEHAND_SESSIONS_DIR": str(tmp_path / "sessions")}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent_lsp.cli", "--tcp", f"127.0.0.1:{port}", env=env
+    )
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)  # not listening yet
+            message = initialize({"general": {"positionEncodings": ["utf-8"]}})
+            writer.write(frame(message))
+            length = 0
+            while (line := await reader.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            answer = json.loads(await reader.readexactly(length))
+            assert answer["id"] == 1
+            assert answer["result"] == handshake.initialize_result(message["params"])
+            writer.close()
+    finally:
+        server.terminate()
+        await server.wait()
