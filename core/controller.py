@@ -1,8 +1,10 @@
 """The step loop: view → condense → model → tool calls → policy → sandbox → observation.
 
 It leaves through a typed outcome (TurnOutcome.stop_reason). Every event goes through `emit`,
-which appends to the log and updates the state; the log is fsynced at each step boundary, off the
-event loop's thread."""
+which appends to the log and updates the state. The log is fsynced (off the event loop's thread)
+before any action runs, so a crash mid-action is reported on load, never re-run; a step's results
+are made durable by the next step's fsync or the turn's end (an OS crash loses at most the step in
+flight; a crashed process loses nothing, every event being written as it happens)."""
 
 from __future__ import annotations
 
@@ -97,10 +99,8 @@ class Controller:
             if reply.text:
                 self.emit(AgentMessage(text=reply.text))
             if not reply.tool_calls:
-                await self.sync()
                 return TurnOutcome("end_turn", reply.text or "", iteration)
             finished = await self._run_calls(reply.tool_calls)
-            await self.sync()
             if finished is not None:
                 return TurnOutcome("end_turn", finished, iteration)
         return TurnOutcome(
@@ -134,7 +134,6 @@ class Controller:
             assert isinstance(action, ToolCallEvent)
             observation = await self._run_one(call, action)
             self.emit(_result_event(action, observation))
-            await self.sync()
             if observation.finish:
                 finished = observation.output
         return finished

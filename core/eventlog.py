@@ -2,7 +2,7 @@
 
 - `append` writes one line straight to the file (no user-space buffer), so a killed process loses
   nothing it appended; `sync` fsyncs (`sync_off_loop` on a worker thread), and the controller
-  calls it at step boundaries so an OS crash loses at most the step in flight.
+  calls it before each step's actions run, so an OS crash loses at most the step in flight.
 - `open` detects a torn last line (a crash mid-write), cuts it, and returns every event.
 - Secrets registered with the log are replaced before a line is written.
 """
