@@ -42,6 +42,10 @@ def configure_logging(verbose: bool, log_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.log_file)
+    # Worker threads (model calls, Docker SDK calls, imports) hold the GIL for up to the switch
+    # interval each time the event loop wants it: 1 ms instead of 5 bounds those waits
+    # (bench/loop_lag.py: fewer stalls over 10 ms while a session's sandbox starts).
+    sys.setswitchinterval(0.001)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not host or not port.isdigit():
