@@ -1,7 +1,8 @@
 """The model client: `LiteLLMClient` implements `core.protocols.LLM` through litellm.
 
-litellm is imported here only, lazily (`import litellm` takes seconds): `prefetch_litellm()` starts
-the import on a background thread, and `litellm_loaded()` says whether it is done.
+litellm is imported here only, lazily (`import litellm` takes seconds): `load_litellm()` imports it
+once (the fronts call it early on a background thread, through `sidehand.wiring.prefetch`), and
+`litellm_loaded()` says whether it is done.
 
 Two routes, chosen per model (see `choose_route`):
 - "openai_compatible" — an OpenAI-compatible server at an explicit `api_base` (llama.cpp, vLLM,
@@ -98,20 +99,6 @@ def _import_litellm() -> Any:
     # process: move them out of the collector's sight.
     gc.freeze()
     return litellm
-
-
-def prefetch_litellm() -> None:
-    """Start importing litellm on a background thread (servers call this once initialised)."""
-    if _litellm_ready.is_set() or _litellm_lock.locked():
-        return
-
-    def load() -> None:
-        try:
-            load_litellm()
-        except Exception:
-            logger.exception("could not import litellm")
-
-    threading.Thread(target=load, name="litellm-import", daemon=True).start()
 
 
 def litellm_loaded() -> bool:

@@ -27,15 +27,14 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 async def run_task(args: argparse.Namespace) -> int:
-    from core.llm import prefetch_litellm
-    from sidehand.wiring import build_manager
+    from sidehand.wiring import build_manager, prefetch
 
     overrides = _overrides(args, "max_iterations")
     overrides["approval_mode"] = "always" if args.confirm else "never"
     settings = load_settings(overrides, config_file=args.config)
     settings.require_model()
     printer = ProgressPrinter(verbose=args.verbose)
-    prefetch_litellm()  # ~4 s of imports, overlapped with the sandbox start
+    prefetch()  # seconds of imports, overlapped with the sandbox start
     manager = build_manager(settings)
     try:
         session = await manager.create(args.workspace)

@@ -25,26 +25,30 @@ def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_fact
 
 
 log = logging.getLogger(__name__)
-_prefetch_started = threading.Event()
+_prefetch_lock = threading.Lock()
+_prefetch_thread: threading.Thread | None = None
 
 
-def prefetch() -> None:
+def prefetch() -> threading.Thread:
     """Load what a session needs on a background thread, once: the Docker sandbox (~0.4 s), then
-    litellm (seconds) and the TLS context. A server calls this when it is up, so that none of it
-    runs on (or holds the GIL against) its event loop when the first session starts."""
-    if _prefetch_started.is_set():
-        return
-    _prefetch_started.set()
+    litellm (seconds) and the TLS context. The fronts call this as they start (the servers once
+    they are up), so that none of it runs on (or holds the GIL against) an event loop when the
+    first session starts. Returns that thread (the same one on every call)."""
+    global _prefetch_thread
+    with _prefetch_lock:
+        if _prefetch_thread is None:
+            _prefetch_thread = threading.Thread(target=_load, name="sidehand-prefetch", daemon=True)
+            _prefetch_thread.start()
+        return _prefetch_thread
 
-    def load() -> None:
-        try:
-            import sandbox.docker_sandbox  # noqa: F401
-            from core.llm import load_litellm
-            from core.llm_routes import tls_context
 
-            load_litellm()
-            tls_context()
-        except Exception:
-            log.exception("could not import the sandbox or the model client")
+def _load() -> None:
+    try:
+        import sandbox.docker_sandbox  # noqa: F401
+        from core.llm import load_litellm
+        from core.llm_routes import tls_context
 
-    threading.Thread(target=load, name="sidehand-prefetch", daemon=True).start()
+        load_litellm()
+        tls_context()
+    except Exception:
+        log.exception("could not import the sandbox or the model client")

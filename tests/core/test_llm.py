@@ -25,9 +25,7 @@ from core.llm import (
     Route,
     _TextRelay,
     choose_route,
-    litellm_loaded,
     load_litellm,
-    prefetch_litellm,
 )
 from core.llm_routes import encode_body, encode_json
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec
@@ -513,11 +511,3 @@ async def test_concurrent_calls_on_one_client(server: ScriptedLLMServer, make_cl
 def test_choose_route(model: str, api_base: str | None, expected: Route) -> None:
     assert choose_route(model, api_base) == expected
     assert LiteLLMClient(model, api_base=api_base).route == expected
-
-
-async def test_prefetch_loads_litellm_in_the_background() -> None:
-    prefetch_litellm()
-    prefetch_litellm()  # a second call is harmless
-    litellm = await asyncio.wait_for(asyncio.to_thread(load_litellm), 60)  # waits for that import
-    assert litellm_loaded()
-    assert litellm.suppress_debug_info is True
