@@ -2,6 +2,7 @@
 sandbox implementation; litellm is imported in exactly one module, and only inside functions."""
 
 import ast
+import gc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -10,7 +11,14 @@ PACKAGES = ("core", "sandbox", "agent_lsp", "agent_mcp", "sidehand")
 
 def imports(path: Path) -> list[tuple[str, bool]]:
     """(module, at_top_level) for every import in the file."""
-    tree = ast.parse(path.read_text(), str(path))
+    # No garbage collection inside the parse: Python 3.11.7 breaks its parser for good when a
+    # finalizer's warning (an unclosed socket of an earlier test) formats a traceback mid-parse
+    # ("AST constructor recursion depth mismatch" at every later parse).
+    gc.disable()
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    finally:
+        gc.enable()
     top = {id(n) for n in tree.body}
     found = []
     for node in ast.walk(tree):
