@@ -33,6 +33,8 @@ def file_json(change: FileChange) -> dict[str, Any]:
         "binary": change.binary,
         "diff": change.diff,
         "hunks": [h.to_json() for h in parse_hunks(change.diff)],
+        # The agent's version of a text file (None: deleted or binary), for a client's diff editor.
+        "newText": None if change.binary or change.new_content is None else change.new_content.decode(),
     }
 
 

@@ -140,6 +140,8 @@ async def test_changes_list_accept_and_reject_by_hunk(editor: Editor) -> None:
     listed = await editor.request("sidehand/changes/list", {"sessionId": sid})
     files = {f["path"]: f for f in listed["files"]}
     assert set(files) == {"calc.py", "new.txt"} and len(files["calc.py"]["hunks"]) == 2
+    assert files["new.txt"]["newText"] == "n\n"
+    assert files["calc.py"]["newText"] == LONG_FIXED.replace("last():\n    return 0", "last():\n    return 1")
     accepted = await editor.request(
         "sidehand/changes/accept",
         {"sessionId": sid, "hunks": [{"path": "calc.py", "indexes": [0]}], "write": "disk"},
