@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from agent_lsp import protocol as p
 from agent_lsp.documents import host_text, open_version, path_to_uri
+from agent_lsp.errors import conflict, invalid_params, rpc_error
 from agent_lsp.hunks import Hunk, HunkMismatch, apply_hunks, parse_hunks, revert_hunks
-from agent_lsp.sessions import rpc_error
+from agent_lsp.server import SidehandServer
 from core.changes import ChangeSet, FileChange, make_change
 from core.errors import SidehandError
 from core.protocols import WORKDIR
 from core.session import Session
-
-if TYPE_CHECKING:
-    from agent_lsp.server import SidehandServer
 
 log = logging.getLogger(__name__)
 ANNOTATION = "sidehand"
@@ -46,18 +44,17 @@ def select(changes: ChangeSet, params: p.ChangesParams) -> list[tuple[FileChange
     chosen: list[tuple[FileChange, list[Hunk] | None]] = []
     for path in params.paths or ():
         if path not in by_path:
-            raise JsonRpcException(code=p.INVALID_PARAMS, message=f"no change to {path!r} in this session")
+            raise invalid_params(f"no change to {path!r} in this session")
         chosen.append((by_path[path], None))
     for selection in params.hunks or ():
         path, indexes = selection.path, selection.indexes
         change = by_path.get(path)
         if change is None:
-            raise JsonRpcException(code=p.INVALID_PARAMS, message=f"no change to {path!r} in this session")
+            raise invalid_params(f"no change to {path!r} in this session")
         hunks = parse_hunks(change.diff)
         if change.binary or any(i < 0 or i >= len(hunks) for i in indexes):
-            raise JsonRpcException(
-                code=p.INVALID_PARAMS,
-                message=f"{path!r} has {len(hunks)} hunk(s) (indexes 0..{len(hunks) - 1}); got {list(indexes)}",
+            raise invalid_params(
+                f"{path!r} has {len(hunks)} hunk(s) (indexes 0..{len(hunks) - 1}); got {list(indexes)}"
             )
         chosen.append((change, [hunks[i] for i in sorted(set(indexes))]))
     return chosen
@@ -87,7 +84,7 @@ class ChangeReview:
         can_edit = self.server.client_can_apply_edit()
         via = params.write or ("editor" if can_edit else "disk")
         if via == "editor" and not can_edit:
-            raise JsonRpcException(code=p.INVALID_PARAMS, message="this client cannot apply workspace edits")
+            raise invalid_params("this client cannot apply workspace edits")
         partial = [self._partial(session, c, hunks, params.force) for c, hunks in chosen if hunks is not None]
         whole = [c for c, hunks in chosen if hunks is None]
         if via == "disk":
@@ -101,9 +98,7 @@ class ChangeReview:
         try:
             text = apply_hunks(current, hunks)
         except HunkMismatch as exc:
-            raise JsonRpcException(
-                code=p.CONFLICT, message=f"{change.path}: {exc}; accept the whole file with force"
-            ) from None
+            raise conflict(f"{change.path}: {exc}; accept the whole file with force") from None
         return make_change(change.path, current.encode(), text.encode())
 
     async def _accept_on_disk(
@@ -235,10 +230,9 @@ class ChangeReview:
                 for h in parse_hunks(change.diff)
             ]
         if not force:
-            raise JsonRpcException(
-                code=p.CONFLICT,
-                message=f"{change.path} changed in the editor since the sandbox copied it; "
-                "review it, then accept again with force to overwrite",
+            raise conflict(
+                f"{change.path} changed in the editor since the sandbox copied it; "
+                "review it, then accept again with force to overwrite"
             )
         lines = (current or "").count("\n") + 1
         return [self._edit(0, lines, new_text, annotation_id)]
@@ -263,7 +257,29 @@ class ChangeReview:
                 try:
                     text = revert_hunks((change.new_content or b"").decode(), hunks)
                 except HunkMismatch as exc:
-                    raise JsonRpcException(code=p.CONFLICT, message=f"{change.path}: {exc}") from None
+                    raise conflict(f"{change.path}: {exc}") from None
                 await sandbox.write_file(target, text.encode())
             reverted.append(change.path)
         return {"reverted": reverted}
+
+
+def register(server: SidehandServer) -> ChangeReview:
+    """The `sidehand/changes/*` requests. Returns the review, which code actions offer changes with."""
+    review = ChangeReview(server)
+
+    @server.feature(p.CHANGES_LIST)
+    async def changes_list(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        args = p.parse(p.SessionParams, params)
+        return await review.list_changes(ls.session(args.session_id))
+
+    @server.feature(p.CHANGES_ACCEPT)
+    async def changes_accept(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        args = p.parse(p.ChangesParams, params)
+        return await review.accept(ls.session(args.session_id), args)
+
+    @server.feature(p.CHANGES_REJECT)
+    async def changes_reject(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        args = p.parse(p.ChangesParams, params)
+        return await review.reject(ls.session(args.session_id), args)
+
+    return review

@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from agent_lsp import protocol as p
+from agent_lsp.change_review import ChangeReview
 from agent_lsp.documents import host_text
-from core.errors import SidehandError
+from agent_lsp.errors import invalid_params
+from agent_lsp.server import SidehandServer
+from agent_lsp.sessions import SessionHub
 from core.events import ContextItem, Event, ToolCallEvent, TurnEnded
 from core.session import Session
-
-if TYPE_CHECKING:
-    from agent_lsp.server import SidehandServer
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,15 @@ def instruction(args: p.RunCodeActionArgs, selection: str, diagnostics: list[str
 
 
 class CodeActionRunner:
-    def __init__(self, server: SidehandServer) -> None:
+    def __init__(self, server: SidehandServer, hub: SessionHub, review: ChangeReview) -> None:
         self.server = server
+        self.hub = hub
+        self.review = review
         self.progress: dict[str, str] = {}  # progress token -> session id
 
     async def run(self, args: p.RunCodeActionArgs) -> dict[str, Any]:
         """Start the session and its turn; returns at once (the turn runs as a task)."""
-        hub = self.server.hub
+        hub = self.hub
         workspace = self.server.workspace
         full = host_text(workspace, args.uri)
         rng = types.Range(
@@ -101,15 +103,17 @@ class CodeActionRunner:
             ContextItem(kind="file", uri=args.uri, text=full),
         ]
         result = await hub.new(p.NewSessionParams())
-        session = hub.get(result["sessionId"])
-        hub.spawn(self._turn(session, instruction(args, selection, diagnostics), context, args.action))
+        session = self.server.session(result["sessionId"])
+        self.server.spawn(
+            self._turn(session, instruction(args, selection, diagnostics), context, args.action)
+        )
         return {"sessionId": session.id}
 
     async def _turn(self, session: Session, text: str, context: list[ContextItem], action: str) -> None:
         token = await self._begin_progress(session, ACTIONS[action][0])
         unsubscribe = session.subscribe(lambda e: self._report(token, e))
         try:
-            end = await self.server.hub.run_turn(session, text, context)
+            end = await self.hub.run_turn(session, text, context)
         except Exception as exc:
             log.warning("code action %s failed", action, exc_info=True)
             self._end_progress(token, "failed")
@@ -132,11 +136,11 @@ class CodeActionRunner:
             self.server.show(
                 types.MessageType.Warning,
                 f"Sidehand changed {changes.summary()}; this editor cannot apply workspace edits "
-                f"(the patch is in {session.directory / 'changes.patch'})",
+                f"(the patch is in {session.store.patch_path(session.id)})",
             )
             return
         try:
-            result = await self.server.review.apply_through_editor(session, changes, force=False)
+            result = await self.review.apply_through_editor(session, changes, force=False)
         except Exception as exc:
             self.server.show(types.MessageType.Warning, f"Sidehand: the changes were not applied: {exc}")
             return
@@ -175,6 +179,35 @@ class CodeActionRunner:
         if session_id is None:
             return
         try:
-            await self.server.hub.get(session_id).cancel()
-        except (SidehandError, Exception):
+            await self.server.session(session_id).cancel()
+        except Exception:
             log.warning("cancelling session %s failed", session_id, exc_info=True)
+
+
+def register(server: SidehandServer, hub: SessionHub, review: ChangeReview) -> None:
+    """textDocument/codeAction, codeAction/resolve, the run command and progress cancellation."""
+    runner = CodeActionRunner(server, hub, review)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=list(p.CODE_ACTION_KINDS), resolve_provider=True),
+    )
+    def code_action(ls: SidehandServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        caps = ls.client_capabilities.text_document
+        resolve = bool(caps and caps.code_action and caps.code_action.resolve_support)
+        return list_actions(params, resolve)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    def code_action_resolve(ls: SidehandServer, action: types.CodeAction) -> types.CodeAction:
+        action.command = command_for(action)
+        return action
+
+    @server.command(p.RUN_CODE_ACTION)
+    async def run_code_action(ls: SidehandServer, *args: Any) -> dict[str, Any]:
+        if len(args) != 1:
+            raise invalid_params(f"{p.RUN_CODE_ACTION} takes one argument object")
+        return await runner.run(p.parse(p.RunCodeActionArgs, args[0]))
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    async def progress_cancel(ls: SidehandServer, params: types.WorkDoneProgressCancelParams) -> None:
+        await runner.cancel_progress(str(params.token))

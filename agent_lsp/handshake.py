@@ -13,13 +13,13 @@ Only the standard library here: this module runs before anything heavy is import
 import json
 from typing import Any, BinaryIO, NamedTuple
 
-from agent_lsp import __version__
 from agent_lsp.methods import (
     CLIENT_METHODS,
     CODE_ACTION_KINDS,
     PROTOCOL_VERSION,
     RUN_CODE_ACTION,
 )
+from core.version import VERSION
 
 # What pygls negotiates: the first of the client's position encodings it supports, else UTF-16.
 POSITION_ENCODINGS = ("utf-8", "utf-16", "utf-32")
@@ -49,7 +49,7 @@ def initialize_result(params: dict[str, Any]) -> dict[str, Any]:
             },
             "experimental": EXPERIMENTAL,
         },
-        "serverInfo": {"name": "sidehand", "version": __version__},
+        "serverInfo": {"name": "sidehand", "version": VERSION},
     }
 
 

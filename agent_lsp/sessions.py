@@ -7,17 +7,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcRequestCancelled
 
 from agent_lsp import protocol as p
 from agent_lsp.documents import host_text, push_open_documents, uri_to_path
+from agent_lsp.errors import invalid_params, rpc_error
+from agent_lsp.server import SidehandServer
 from agent_lsp.updates import UpdateTranslator, decode
-from core.errors import ConfigError, SessionError, SidehandError
-from core.eventlog import read_events
+from core.errors import SessionError, SidehandError
 from core.events import (
     ApprovalRejected,
     ApprovalRequested,
@@ -29,9 +29,6 @@ from core.events import (
 from core.session import Decision, Session
 from core.sessions import SessionInfo
 
-if TYPE_CHECKING:
-    from agent_lsp.server import SidehandServer
-
 log = logging.getLogger(__name__)
 
 PERMISSION_OPTIONS = (
@@ -41,22 +38,6 @@ PERMISSION_OPTIONS = (
     ("reject", "Reject", "reject_once"),
 )
 MESSAGE_ACTIONS = {"Allow once": "allow_once", "Allow for session": "allow_session", "Reject": "reject"}
-
-
-def rpc_error(exc: SidehandError) -> JsonRpcException:
-    """The JSON-RPC error for a core refusal (the message says what to do)."""
-    text = str(exc)
-    if isinstance(exc, ConfigError):
-        code = p.CONFIGURATION
-    elif isinstance(exc, SessionError) and text.startswith("unknown session"):
-        code = p.UNKNOWN_SESSION
-    elif isinstance(exc, SessionError) and "running a turn" in text:
-        code = p.SESSION_BUSY
-    elif type(exc).__name__ == "ConflictError":
-        code = p.CONFLICT
-    else:
-        code = p.REQUEST_FAILED
-    return JsonRpcException(code=code, message=text)
 
 
 def info_json(info: SessionInfo) -> dict[str, Any]:
@@ -96,22 +77,7 @@ class SessionHub:
     def __init__(self, server: SidehandServer) -> None:
         self.server = server
         self.translators: dict[str, UpdateTranslator] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._asking: dict[str, str] = {}  # call id -> our outgoing request id
-        self.on_turn_event: list[Callable[[Session, Event], None]] = []
-
-    # ---- helpers ---------------------------------------------------------------------------
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def get(self, session_id: str) -> Session:
-        try:
-            return self.server.manager().get(session_id)
-        except SidehandError as exc:
-            raise rpc_error(exc) from None
 
     def attach(self, session: Session) -> UpdateTranslator:
         if (existing := self.translators.get(session.id)) is not None:
@@ -125,11 +91,9 @@ class SessionHub:
             if self.server.sidehand_client:
                 translator.on_event(event)
             if isinstance(event, ApprovalRequested):
-                self.spawn(self.ask(session, event))
+                self.server.spawn(self.ask(session, event))
             if isinstance(event, ApprovalRejected) and event.cancelled:
                 self._withdraw(event.call_id)
-            for listener in self.on_turn_event:
-                listener(session, event)
 
         session.subscribe(on_event)
         return translator
@@ -138,10 +102,7 @@ class SessionHub:
     async def new(self, params: p.NewSessionParams) -> dict[str, Any]:
         cwd = uri_to_path(params.cwd) if params.cwd else self.server.workspace_root()
         if cwd is None:
-            raise JsonRpcException(
-                code=p.INVALID_PARAMS,
-                message="no workspace: pass `cwd`, or open a folder (rootUri / workspaceFolders)",
-            )
+            raise invalid_params("no workspace: pass `cwd`, or open a folder (rootUri / workspaceFolders)")
         overrides = {"model": params.model, "approval_mode": params.approval_mode}
         try:
             session = await self.server.manager().create(cwd, **overrides)
@@ -151,12 +112,7 @@ class SessionHub:
         return {"sessionId": session.id, "cwd": str(session.workspace), "model": session.settings.model}
 
     async def prompt(self, params: p.PromptParams) -> dict[str, Any]:
-        session = self.get(params.session_id)
-        if session.busy:
-            raise JsonRpcException(
-                code=p.SESSION_BUSY,
-                message=f"session {session.id} is already running a turn: wait for it, or cancel it",
-            )
+        session = self.server.session(params.session_id)
         context = [self.context_item(c) for c in params.context]
         end = await self.run_turn(session, params.prompt, context)
         return {
@@ -205,7 +161,7 @@ class SessionHub:
         )
 
     async def cancel(self, params: p.SessionParams) -> None:
-        await self.get(params.session_id).cancel()
+        await self.server.session(params.session_id).cancel()
 
     def list(self) -> dict[str, Any]:
         return {"sessions": [info_json(i) for i in self.server.manager().list()]}
@@ -218,7 +174,7 @@ class SessionHub:
             raise rpc_error(exc) from None
         translator = self.attach(session)
         replayed = 0
-        for event in await asyncio.to_thread(read_events, session.directory):
+        for event in await asyncio.to_thread(session.store.events, session.id):
             translator.on_event(event)
             replayed += 1
         return {
@@ -237,7 +193,7 @@ class SessionHub:
         return {"sessionId": session.id, "parent": params.session_id, "cwd": str(session.workspace)}
 
     async def close(self, params: p.SessionParams) -> None:
-        self.get(params.session_id)
+        self.server.session(params.session_id)
         self.translators.pop(params.session_id, None)
         await self.server.manager().close(params.session_id)
 
@@ -313,8 +269,37 @@ class SessionHub:
         if msg_id is not None:
             self.server.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
 
-    async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self.server.has_manager():
-            await self.server.manager().aclose()
+
+def register(server: SidehandServer) -> SessionHub:
+    """The `sidehand/session/*` requests. Returns the hub the other features start turns with."""
+    hub = SessionHub(server)
+
+    @server.feature(p.SESSION_NEW)
+    async def session_new(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        return await hub.new(p.parse(p.NewSessionParams, params))
+
+    @server.feature(p.SESSION_PROMPT)
+    async def session_prompt(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        return await hub.prompt(p.parse(p.PromptParams, params))
+
+    @server.feature(p.SESSION_CANCEL)
+    async def session_cancel(ls: SidehandServer, params: Any) -> None:
+        await hub.cancel(p.parse(p.SessionParams, params))
+
+    @server.feature(p.SESSION_LIST)
+    def session_list(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        return hub.list()
+
+    @server.feature(p.SESSION_LOAD)
+    async def session_load(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        return await hub.load(p.parse(p.SessionParams, params))
+
+    @server.feature(p.SESSION_FORK)
+    async def session_fork(ls: SidehandServer, params: Any) -> dict[str, Any]:
+        return await hub.fork(p.parse(p.ForkParams, params))
+
+    @server.feature(p.SESSION_CLOSE)
+    async def session_close(ls: SidehandServer, params: Any) -> None:
+        await hub.close(p.parse(p.SessionParams, params))
+
+    return hub

@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_mcp.auth import (
     TOKEN_ENV,
@@ -27,8 +28,12 @@ from agent_mcp.auth import (
 )
 from core.config import load_settings
 from core.errors import SidehandError
+from core.logging_config import configure_logging
 from core.redaction import RedactSecrets
-from core.testing import TEST_LLM_ENV, test_llm_enabled
+
+if TYPE_CHECKING:
+    from agent_mcp.app import SidehandApp
+    from core.sessions import ManagerFactory, SessionManager
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def configure_logging(verbose: bool, log_file: str | None, secrets: list[str]) -> None:
-    handler: logging.Handler = (
-        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    )
-    handler.addFilter(RedactSecrets(secrets))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
 def say(message: str) -> None:
     """A line for the person who started the server (stderr: stdout may be the protocol)."""
     sys.stderr.write(f"sidehand mcp: {message}\n")
     sys.stderr.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    manager_factory: ManagerFactory | None = None,
+    warm_up: Callable[[], object] | None = None,
+) -> int:
+    """Run the server. Without `manager_factory`, sessions use the Docker sandbox and litellm and
+    `warm_up` defaults to loading those in the background; tests pass a factory that builds fakes."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging(args.verbose, args.log_file, [])
+    redact = RedactSecrets()
+    configure_logging(verbose=args.verbose, log_file=args.log_file, redact=redact)
     # Worker threads (model calls, Docker SDK calls, imports) hold the GIL for up to the switch
     # interval each time the event loop wants it: 1 ms instead of 5 bounds those waits
     # (bench/loop_lag.py: fewer stalls over 10 ms while a session's sandbox starts).
@@ -117,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     except SidehandError as exc:
         say(str(exc))
         return 2
-    configure_logging(args.verbose, args.log_file, settings.secrets())
+    redact.add(settings.secrets())
+    if manager_factory is None:
+        from sidehand.wiring import build_manager, prefetch
+
+        manager_factory, warm_up = build_manager, prefetch
     try:
-        asyncio.run(_serve(args, settings, token))
+        asyncio.run(_serve(args, _build_app(args, manager_factory(settings)), token, warm_up))
     except KeyboardInterrupt:
         pass
     except SidehandError as exc:
@@ -131,18 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _build_app(args: argparse.Namespace, settings: Any) -> Any:
+def _build_app(args: argparse.Namespace, manager: SessionManager) -> SidehandApp:
     from agent_mcp.app import ServerConfig, SidehandApp
 
-    if test_llm_enabled():
-        from core.testing.fake_manager import build_fake_manager
-
-        log.warning("TEST MODE: scripted LLM and in-memory sandboxes (%s is set)", TEST_LLM_ENV)
-        manager = build_fake_manager(settings)
-    else:
-        from sidehand.wiring import build_manager
-
-        manager = build_manager(settings)
     roots = args.root or [Path(p) for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p]
     config = ServerConfig(
         roots=tuple(roots),
@@ -153,16 +150,15 @@ def _build_app(args: argparse.Namespace, settings: Any) -> Any:
     return SidehandApp(manager, config)
 
 
-async def _serve(args: argparse.Namespace, settings: Any, token: str | None) -> None:
+async def _serve(
+    args: argparse.Namespace, app: SidehandApp, token: str | None, warm_up: Callable[[], object] | None
+) -> None:
     from agent_mcp.server import build_server
 
-    app = _build_app(args, settings)
     server = build_server(app)
     loop = asyncio.get_running_loop()
-    if not test_llm_enabled():
-        from sidehand.wiring import prefetch
-
-        loop.call_later(PREFETCH_DELAY, prefetch)
+    if warm_up is not None:
+        loop.call_later(PREFETCH_DELAY, warm_up)
     main_task = asyncio.current_task()
     if main_task is not None:
         loop.add_signal_handler(signal.SIGTERM, main_task.cancel)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent_mcp.workspaces import WorkspaceError, inside
-from core.eventlog import EventLogError, read_events, read_meta
+from core.eventlog import EventLogError
 from core.events import Event
 from core.sessions import SessionManager
 
@@ -21,30 +21,29 @@ class SessionNotFound(LookupError):
     pass
 
 
-def session_directory(manager: SessionManager, session_id: str, roots: Sequence[Path]) -> Path:
+def check_session(manager: SessionManager, session_id: str, roots: Sequence[Path]) -> str:
+    """`session_id`, once it names a stored session whose workspace is inside the allowed roots."""
     if not SESSION_ID.match(session_id) or ".." in session_id:
         raise SessionNotFound(f"{session_id!r} is not a session id")
-    directory = manager.root / session_id
     try:
-        meta = read_meta(directory)
+        meta = manager.store.read_meta(session_id)
     except EventLogError as exc:
         raise SessionNotFound(f"unknown session {session_id!r}") from exc
     workspace = Path(meta["workspace"]).resolve()
     if not inside(workspace, roots):
         raise WorkspaceError(f"session {session_id} belongs to a workspace outside the allowed roots")
-    return directory
+    return session_id
 
 
-def events_jsonl(directory: Path) -> str:
-    return "".join(e.model_dump_json() + "\n" for e in read_events(directory))
+def events_jsonl(events: Sequence[Event]) -> str:
+    return "".join(e.model_dump_json() + "\n" for e in events)
 
 
-async def session_diff(manager: SessionManager, session_id: str, directory: Path) -> str:
+async def session_diff(manager: SessionManager, session_id: str) -> str:
     live = manager.sessions.get(session_id)
     if live is not None and not live.closed:
         return (await live.changes()).patch()
-    saved = directory / "changes.patch"
-    return saved.read_text() if saved.is_file() else ""
+    return manager.store.read_patch(session_id)
 
 
 def _cut(text: str, limit: int = TRANSCRIPT_OUTPUT_CHARS) -> str:

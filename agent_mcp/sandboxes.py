@@ -75,7 +75,7 @@ class SandboxRegistry:
         sandbox_id = f"sbx-{secrets.token_hex(4)}"
         directory = self.root / sandbox_id
         directory.mkdir(parents=True, exist_ok=True)
-        sandbox = await self.factory(workspace, sandbox_id, directory)
+        sandbox = await self.factory(workspace, sandbox_id)
         self.open[sandbox_id] = OpenSandbox(sandbox_id, workspace, sandbox, directory)
         return SandboxInfo(sandbox_id=sandbox_id, workspace=str(workspace), workdir=WORKDIR)
 
@@ -91,7 +91,7 @@ class SandboxRegistry:
     def _context(self, box: OpenSandbox) -> ToolContext:
         return ToolContext(
             sandbox=box.sandbox,
-            session_dir=box.directory,
+            outputs_dir=box.directory,
             call_id=f"mcp-{secrets.token_hex(6)}",
             command_timeout=self.settings.command_timeout,
             edit_history=box.edit_history,

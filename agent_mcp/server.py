@@ -16,12 +16,13 @@ from mcp_types import Prompt as MCPPrompt
 from mcp_types import PromptArgument as MCPPromptArgument
 
 from agent_mcp.app import SidehandApp
-from agent_mcp.resources import SessionNotFound, events_jsonl, session_diff, session_directory, transcript
+from agent_mcp.resources import SessionNotFound, check_session, events_jsonl, session_diff, transcript
 from agent_mcp.sandbox_tools import register_sandbox_tools
 from agent_mcp.skills import discover_skills
 from agent_mcp.task_tools import register_task_tools
 from agent_mcp.workspaces import WorkspaceError, inside
-from core.eventlog import EventLogError, read_events
+from core.eventlog import EventLogError
+from core.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class SidehandMCP(MCPServer[Any]):
 
     def __init__(self, app: SidehandApp) -> None:
         super().__init__(
-            "sidehand", title="Sidehand", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING"
+            "sidehand", title="Sidehand", instructions=INSTRUCTIONS, version=VERSION, log_level="WARNING"
         )
         self.app = app
 
@@ -76,9 +77,9 @@ class SidehandMCP(MCPServer[Any]):
 
 
 def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:
-    def directory(session_id: str) -> Path:
+    def checked(session_id: str) -> str:
         try:
-            return session_directory(app.manager, session_id, app.known_roots())
+            return check_session(app.manager, session_id, app.known_roots())
         except SessionNotFound as exc:
             raise ResourceNotFoundError(str(exc)) from exc
         except WorkspaceError as exc:
@@ -101,14 +102,14 @@ def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:
     def events(session_id: str) -> str:
         """The session's events as JSON Lines, exactly as logged (secrets redacted)."""
         try:
-            return events_jsonl(directory(session_id))
+            return events_jsonl(app.manager.store.events(checked(session_id)))
         except EventLogError as exc:
             raise ResourceError(str(exc)) from exc
 
     @server.resource("sidehand://sessions/{session_id}/diff", name="session-diff", mime_type="text/x-diff")
     async def diff(session_id: str) -> str:
         """The session's change set as a unified diff (`git apply` it); empty when nothing changed."""
-        return await session_diff(app.manager, session_id, directory(session_id))
+        return await session_diff(app.manager, checked(session_id))
 
     @server.resource(
         "sidehand://sessions/{session_id}/transcript", name="session-transcript", mime_type="text/markdown"
@@ -116,7 +117,7 @@ def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:
     def transcript_md(session_id: str) -> str:
         """The conversation as Markdown: prompts, answers, actions and their results."""
         try:
-            return transcript(read_events(directory(session_id)))
+            return transcript(app.manager.store.events(checked(session_id)))
         except EventLogError as exc:
             raise ResourceError(str(exc)) from exc
 

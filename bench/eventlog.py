@@ -30,14 +30,14 @@ def sample_events(n: int) -> list[object]:
 
 def bench_append(root: Path, n: int = 10_000) -> tuple[float, float]:
     events = sample_events(n)
-    log = EventLog.create(root / "append", {"id": "bench"})
+    log = EventLog.create(root / "append.jsonl")
     times = []
     for event in events:
         t = time.perf_counter()
         log.append(event)  # type: ignore[arg-type]
         times.append(time.perf_counter() - t)
     log.close()
-    lines = (root / "append" / "events.jsonl").read_bytes().splitlines(keepends=True)
+    lines = (root / "append.jsonl").read_bytes().splitlines(keepends=True)
     fd = os.open(root / "raw.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     raw = []
     for line in lines:
@@ -49,25 +49,25 @@ def bench_append(root: Path, n: int = 10_000) -> tuple[float, float]:
 
 
 def bench_replay(root: Path, n: int = 1000, rounds: int = 30) -> tuple[float, float]:
-    log = EventLog.create(root / f"replay{n}", {"id": "bench"})
+    path = root / f"replay{n}.jsonl"
+    log = EventLog.create(path)
     for event in sample_events(n):
         log.append(event)  # type: ignore[arg-type]
     log.close()
-    directory = root / f"replay{n}"
     ours, base = [], []
     for _ in range(rounds):
         t = time.perf_counter()
-        events = read_events(directory)
+        events = read_events(path)
         ours.append(time.perf_counter() - t)
         assert len(events) == n
         t = time.perf_counter()
-        [json.loads(line) for line in (directory / "events.jsonl").read_bytes().splitlines()]
+        [json.loads(line) for line in path.read_bytes().splitlines()]
         base.append(time.perf_counter() - t)
     return statistics.median(ours), statistics.median(base)
 
 
 def bench_sync(root: Path, n: int = 200) -> float:
-    log = EventLog.create(root / "sync", {"id": "bench"})
+    log = EventLog.create(root / "sync.jsonl")
     times = []
     for event in sample_events(n):
         log.append(event)  # type: ignore[arg-type]

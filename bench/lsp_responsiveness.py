@@ -75,16 +75,21 @@ def rss_mb(pid: int) -> float:
 START_RUNS = 5
 
 
-def server_command() -> list[str]:
-    """`sidehand lsp` as installed next to this Python (what an editor starts)."""
+def server_command(fake_script: Path | None) -> list[str]:
+    """`sidehand lsp` as installed next to this Python (what an editor starts), or the same entry
+    point on the fakes (`tests/support/fake_server.py`) when a script for the fake model is given."""
+    if fake_script is not None:
+        return [sys.executable, "-m", "tests.support.fake_server", "lsp", "--script", str(fake_script)]
     script = Path(sys.executable).with_name("sidehand")
     return [str(script), "lsp"] if script.exists() else [sys.executable, "-m", "sidehand", "lsp"]
 
 
-async def start(env: dict[str, str], init_params: dict[str, Any]) -> tuple[Client, float, float]:
+async def start(
+    env: dict[str, str], init_params: dict[str, Any], fake_script: Path | None = None
+) -> tuple[Client, float, float]:
     """Start the server; (client, ms to `initialize` answered, ms to the first sidehand/* answer)."""
     started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(*server_command(), stdin=-1, stdout=-1, env=env)
+    proc = await asyncio.create_subprocess_exec(*server_command(fake_script), stdin=-1, stdout=-1, env=env)
     client = Client(proc)
     await client.request("initialize", init_params)
     init_ms = (time.perf_counter() - started) * 1000
@@ -126,13 +131,15 @@ async def main(docker: bool) -> int:
         "maxIterations": 1000,
     }
     server = None
+    fake_script = None
     if docker:
         from core.testing.scripted_server import ScriptedLLMServer, ScriptSet
 
         server = ScriptedLLMServer(ScriptSet.from_file(script))
         options.update(model="openai/scripted", apiBase=server.start(), apiKey="sk-bench")
     else:
-        env["SIDEHAND_TEST_LLM"] = str(script)
+        fake_script = script
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     init_params = {
         "processId": os.getpid(),
         "rootUri": workspace.as_uri(),
@@ -143,11 +150,11 @@ async def main(docker: bool) -> int:
         inits, readies, bare = [], [], []
         for _ in range(START_RUNS):
             bare.append(await bare_python_ms())
-            client, init_ms, ready_ms = await start(env, init_params)
+            client, init_ms, ready_ms = await start(env, init_params, fake_script)
             inits.append(init_ms)
             readies.append(ready_ms)
             await stop(client)
-        client, _, _ = await start(env, init_params)
+        client, _, _ = await start(env, init_params, fake_script)
         try:
             rss = rss_mb(client.proc.pid)
             p50, p99, running = await code_action_latency(client, workspace)

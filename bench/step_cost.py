@@ -91,8 +91,8 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
     docker_factory = DockerSandboxFactory(image=settings.sandbox_image)
     boxes: list[TimedSandbox] = []
 
-    async def factory(workspace: Path, session_id: str, session_dir: Path) -> Sandbox:
-        boxes.append(TimedSandbox(await docker_factory(workspace, session_id, session_dir)))
+    async def factory(workspace: Path, session_id: str) -> Sandbox:
+        boxes.append(TimedSandbox(await docker_factory(workspace, session_id)))
         return boxes[-1]  # type: ignore[return-value]
 
     llms: list[TimedLLM] = []

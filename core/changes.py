@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.errors import SidehandError
+from core.errors import ConflictError, UnsafePathError
 
 ChangeStatus = Literal["added", "modified", "deleted"]
 
@@ -40,14 +40,6 @@ class ChangeSet(BaseModel):
 
     def patch(self) -> str:
         return "".join(c.diff for c in self.files)
-
-
-class UnsafePathError(SidehandError):
-    """A change names a path outside the workspace."""
-
-
-class ConflictError(SidehandError):
-    """The host file changed since the sandbox copied it: applying would overwrite the user's edit."""
 
 
 def md5(data: bytes) -> str:

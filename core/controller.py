@@ -61,7 +61,7 @@ class Controller:
         emit: Callable[[Event], Event],
         sync: Callable[[], Awaitable[None]],
         approve: Approver,
-        session_dir: Path,
+        outputs_dir: Path,
         condenser: Condenser | None = None,
     ) -> None:
         self.settings = settings
@@ -73,7 +73,7 @@ class Controller:
         self.emit = emit
         self.sync = sync
         self.approve = approve
-        self.session_dir = session_dir
+        self.outputs_dir = outputs_dir
         self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
         self.edit_history: dict[str, list[bytes | None]] = {}
         self._specs = [t.spec() for t in tools.values()]
@@ -150,7 +150,7 @@ class Controller:
             return Observation("The user rejected this action. Ask them or try another approach.", error=True)
         ctx = ToolContext(
             sandbox=await self._sandbox(),
-            session_dir=self.session_dir,
+            outputs_dir=self.outputs_dir,
             call_id=call.id,
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,

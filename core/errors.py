@@ -46,13 +46,25 @@ class LLMContextWindowError(LLMBadRequestError):
     pass
 
 
-class BudgetExceededError(SidehandError):
-    """The session's cost cap is spent."""
-
-
 class SandboxError(SidehandError):
     """The sandbox could not be started or stopped working."""
 
 
 class SessionError(SidehandError):
-    """A session API call does not fit the session's state (unknown id, a prompt while busy, ...)."""
+    """A session API call does not fit the session's state (a closed session, an empty prompt, ...)."""
+
+
+class UnknownSessionError(SessionError):
+    """No session has this id (or it is not live: load it first)."""
+
+
+class SessionBusyError(SessionError):
+    """The session is running a turn: wait for it, or cancel it."""
+
+
+class UnsafePathError(SidehandError):
+    """A change names a path that could lead outside the workspace, or at something not a file."""
+
+
+class ConflictError(SidehandError):
+    """The host file changed since the sandbox copied it: applying would overwrite the user's edit."""

@@ -82,7 +82,7 @@ class Sandbox(Protocol):
 
 
 class SandboxFactory(Protocol):
-    async def __call__(self, workspace: Path, session_id: str, session_dir: Path) -> Sandbox: ...
+    async def __call__(self, workspace: Path, session_id: str) -> Sandbox: ...
 
 
 TextSink = Callable[[str], None]

@@ -15,7 +15,7 @@ from core.changes import ChangeSet
 from core.changes import apply_changes as write_changes
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
-from core.errors import SessionError
+from core.errors import SessionBusyError, SessionError
 from core.eventlog import EventLog
 from core.events import (
     NOT_PERSISTED,
@@ -34,6 +34,7 @@ from core.events import (
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
 from core.state import State
+from core.store import SessionStore
 from core.tools import Tool
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Session:
         workspace: Path,
         settings: Settings,
         event_log: EventLog,
+        store: SessionStore,
         state: State,
         sandbox_factory: SandboxFactory,
         llm: LLM,
@@ -66,8 +68,8 @@ class Session:
         self.workspace = workspace
         self.settings = settings
         self.log = event_log
+        self.store = store
         self.state = state
-        self.directory = event_log.directory
         self.llm = llm
         self._sandbox_factory = sandbox_factory
         self._sandbox_task: asyncio.Task[Sandbox] | None = None
@@ -86,7 +88,7 @@ class Session:
             emit=self.emit,
             sync=self.log.sync_off_loop,
             approve=self._approve,
-            session_dir=self.directory,
+            outputs_dir=store.outputs_dir(session_id),
         )
 
     # ---- events --------------------------------------------------------------------------
@@ -111,9 +113,7 @@ class Session:
     def start_sandbox(self) -> None:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
-            self._sandbox_task = asyncio.create_task(
-                self._sandbox_factory(self.workspace, self.id, self.directory)
-            )
+            self._sandbox_task = asyncio.create_task(self._sandbox_factory(self.workspace, self.id))
 
     async def sandbox(self) -> Sandbox:
         self.start_sandbox()
@@ -131,7 +131,7 @@ class Session:
         if self.closed:
             raise SessionError(f"session {self.id} is closed")
         if self.busy:
-            raise SessionError(f"session {self.id} is already running a turn: wait for it, or cancel it")
+            raise SessionBusyError(f"session {self.id} is already running a turn: wait for it, or cancel it")
         if not text.strip():
             raise SessionError("the prompt is empty")
         self.emit(UserMessage(text=text, context=tuple(context)))
@@ -170,7 +170,7 @@ class Session:
         return end
 
     async def _save_changes(self) -> ChangeSet:
-        """The turn's change set, also saved as `changes.patch` in the session folder."""
+        """The turn's change set, also saved as a patch in the session's store."""
         task = self._sandbox_task
         if task is None or not task.done() or task.cancelled() or task.exception() is not None:
             return ChangeSet()
@@ -179,7 +179,7 @@ class Session:
         except Exception:
             log.exception("session %s: cannot compute the change set", self.id)
             return ChangeSet()
-        (self.directory / "changes.patch").write_text(changes.patch())
+        self.store.save_patch(self.id, changes.patch())
         return changes
 
     async def cancel(self) -> None:

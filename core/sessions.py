@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Settings, validate_settings
-from core.errors import SessionError
-from core.eventlog import EventLog, EventLogError, read_events, read_meta, write_meta
+from core.errors import SessionBusyError, SessionError, UnknownSessionError
+from core.eventlog import EventLog, EventLogError
 from core.events import StateChanged, ToolResultEvent, TurnEnded
 from core.protocols import LLM, SandboxFactory
+from core.redaction import Redactor
 from core.session import Session
 from core.state import State, replay
+from core.store import SessionStore
 from core.tools import Tool, default_tools
 
 log = logging.getLogger(__name__)
@@ -71,11 +73,8 @@ class SessionManager:
         self.sandbox_factory = sandbox_factory
         self.llm_factory = llm_factory
         self.tools_factory = tools_factory
+        self.store = SessionStore(settings.sessions_dir)
         self.sessions: dict[str, Session] = {}
-
-    @property
-    def root(self) -> Path:
-        return self.settings.sessions_dir
 
     def settings_for(self, overrides: dict[str, Any]) -> Settings:
         values = self.settings.model_dump()
@@ -102,7 +101,7 @@ class SessionManager:
             "parent": overrides.get("parent"),
         }
         # A folder, two files and an fsync: disk work kept off the loop, which serves other sessions.
-        event_log = await asyncio.to_thread(EventLog.create, self.root / session_id, meta, settings.secrets())
+        event_log = await asyncio.to_thread(self.store.create, session_id, meta, Redactor(settings.secrets()))
         session = self._open(session_id, path, settings, event_log, State())
         session.start_sandbox()
         return session
@@ -115,6 +114,7 @@ class SessionManager:
             workspace=workspace,
             settings=settings,
             event_log=event_log,
+            store=self.store,
             state=state,
             sandbox_factory=self.sandbox_factory,
             llm=self.llm_factory(settings),
@@ -126,31 +126,26 @@ class SessionManager:
     def get(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
         if session is None or session.closed:
-            raise SessionError(f"unknown session {session_id!r}: list sessions, or load it first")
+            raise UnknownSessionError(f"unknown session {session_id!r}: list sessions, or load it first")
         return session
 
     def list(self) -> list[SessionInfo]:
         infos = []
-        if self.root.is_dir():
-            for directory in self.root.iterdir():
-                try:
-                    meta = read_meta(directory)
-                except EventLogError:
-                    continue
-                live = self.sessions.get(meta["id"])
-                infos.append(
-                    SessionInfo(
-                        id=meta["id"],
-                        workspace=meta["workspace"],
-                        title=live.state.title if live else meta.get("title", ""),
-                        created=meta["created"],
-                        updated=meta.get("updated", meta["created"]),
-                        model=meta.get("model"),
-                        status=live.state.status if live and not live.closed else meta.get("status", "idle"),
-                        live=bool(live and not live.closed),
-                        parent=meta.get("parent"),
-                    )
+        for meta in self.store.list_meta():
+            live = self.sessions.get(meta["id"])
+            infos.append(
+                SessionInfo(
+                    id=meta["id"],
+                    workspace=meta["workspace"],
+                    title=live.state.title if live else meta.get("title", ""),
+                    created=meta["created"],
+                    updated=meta.get("updated", meta["created"]),
+                    model=meta.get("model"),
+                    status=live.state.status if live and not live.closed else meta.get("status", "idle"),
+                    live=bool(live and not live.closed),
+                    parent=meta.get("parent"),
                 )
+            )
         return sorted(infos, key=lambda i: i.updated, reverse=True)
 
     async def load(self, session_id: str, **overrides: Any) -> Session:
@@ -158,12 +153,11 @@ class SessionManager:
         reported as interrupted (never re-run)."""
         if (live := self.sessions.get(session_id)) is not None and not live.closed:
             return live
-        directory = self.root / session_id
-        if not (directory / "meta.json").exists():
-            raise SessionError(f"unknown session {session_id!r}: no session folder at {directory}")
-        meta = read_meta(directory)
+        if not self.store.exists(session_id):
+            raise UnknownSessionError(f"unknown session {session_id!r}: no such session in {self.store.root}")
+        meta = self.store.read_meta(session_id)
         settings = self.settings_for({"model": meta.get("model"), **overrides})
-        event_log, events = EventLog.open(directory, settings.secrets())
+        event_log, events = self.store.open(session_id, Redactor(settings.secrets()))
         state = replay(events)
         session = self._open(session_id, Path(meta["workspace"]), settings, event_log, state)
         for action in list(state.pending_calls.values()):
@@ -183,19 +177,20 @@ class SessionManager:
         """A new session with this one's history up to `upto_seq` (default: all of it)."""
         source = self.sessions.get(session_id) or await self.load(session_id)
         if source.busy:
-            raise SessionError(f"session {session_id} is running a turn: fork it when the turn ends")
+            raise SessionBusyError(f"session {session_id} is running a turn: fork it when the turn ends")
         upto = source.state.last_seq if upto_seq is None else upto_seq
         new_id = new_session_id()
         now = time.time()
         meta = {
-            **read_meta(source.directory),
+            **self.store.read_meta(session_id),
             "id": new_id,
             "created": now,
             "updated": now,
             "parent": session_id,
         }
-        event_log = source.log.fork(self.root / new_id, upto, meta)
-        state = replay(read_events(event_log.directory))
+        source.log.sync()
+        event_log = self.store.fork(session_id, new_id, upto, meta, Redactor(source.settings.secrets()))
+        state = replay(self.store.events(new_id))
         session = self._open(new_id, source.workspace, source.settings, event_log, state)
         session.start_sandbox()
         return session
@@ -203,19 +198,23 @@ class SessionManager:
     async def close(self, session_id: str) -> None:
         session = self.sessions.pop(session_id, None)
         if session is None:
-            raise SessionError(f"unknown session {session_id!r}")
+            raise UnknownSessionError(f"unknown session {session_id!r}")
         await self._close(session)
 
     async def _close(self, session: Session) -> None:
-        directory = session.directory
         await session.close()
         try:
-            meta = read_meta(directory)
+            meta = self.store.read_meta(session.id)
             meta.update(updated=time.time(), title=session.state.title, status=session.state.status)
-            write_meta(directory, meta)
+            self.store.write_meta(session.id, meta)
         except (EventLogError, OSError):
             log.warning("session %s: cannot update its metadata", session.id, exc_info=True)
 
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)
+
+
+# How a front gets its manager once the settings are known: `sidehand.wiring.build_manager` wires
+# the Docker sandbox and litellm; tests pass one that builds fakes.
+ManagerFactory = Callable[[Settings], SessionManager]

@@ -219,10 +219,10 @@ class DockerSandboxFactory:
         self._owns_client = docker_client is None
         self._client_lock = asyncio.Lock()
 
-    async def __call__(self, workspace: Path, session_id: str, session_dir: Path) -> DockerSandbox:
+    async def __call__(self, workspace: Path, session_id: str) -> DockerSandbox:
         client = await self._connect()
         sandbox = await DockerSandbox.start(client, self.settings, workspace, session_id)
-        log.debug("session %s (%s) uses sandbox %s", session_id, session_dir, sandbox.container_id[:12])
+        log.debug("session %s uses sandbox %s", session_id, sandbox.container_id[:12])
         return sandbox
 
     def close(self) -> None:

@@ -57,9 +57,9 @@ async def run_task(args: argparse.Namespace) -> int:
             printer.status(f"applied {len(written)} change(s) to {session.workspace}: {', '.join(written)}")
         elif changes.files:
             printer.status(
-                f"changes not applied (use --apply); patch saved: {session.directory / 'changes.patch'}"
+                f"changes not applied (use --apply); patch saved: {session.store.patch_path(session.id)}"
             )
-        printer.status(f"session log: {session.directory / 'events.jsonl'}")
+        printer.status(f"session log: {session.store.log_path(session.id)}")
         if end.message:
             print(end.message)
         return EXIT_CODES[end.stop_reason]
@@ -91,7 +91,6 @@ async def _ask(session: Session, event: ApprovalRequested) -> None:
 
 
 def sessions_command(args: argparse.Namespace) -> int:
-    from core.eventlog import read_events
     from core.sessions import SessionManager
 
     settings = load_settings()
@@ -100,10 +99,9 @@ def sessions_command(args: argparse.Namespace) -> int:
         for info in manager.list():
             print(f"{info.id}  {info.status:<10} {info.model or '-':<24} {info.workspace}  {info.title}")
         return 0
-    directory = settings.sessions_dir / args.session_id
-    if not directory.is_dir():
+    if not manager.store.exists(args.session_id):
         raise SidehandError(f"unknown session {args.session_id!r} (sessions live in {settings.sessions_dir})")
-    for event in read_events(directory):
+    for event in manager.store.events(args.session_id):
         if args.json:
             print(event.model_dump_json())
         else:
@@ -116,7 +114,7 @@ def _brief(event: Event) -> dict[str, Any]:
     return {k: (v[:500] + "…" if isinstance(v, str) and len(v) > 500 else v) for k, v in data.items()}
 
 
-async def _no_sandbox(workspace: Path, session_id: str, session_dir: Path) -> Sandbox:
+async def _no_sandbox(workspace: Path, session_id: str) -> Sandbox:
     raise SidehandError("this command does not start sandboxes")
 
 

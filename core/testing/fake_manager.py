@@ -1,7 +1,7 @@
-"""FOR TESTS AND BENCHMARKS ONLY. With SIDEHAND_TEST_LLM=<script.json> in its environment,
-`sidehand lsp` and `sidehand mcp` run every session with the in-process scripted LLM (the scripted server's format:
-a list of turns, a Script, or a ScriptSet keyed by model) and an in-memory sandbox seeded from the
-workspace, instead of the configured model and Docker. Nothing else selects these fakes.
+"""A session manager on fakes, for tests, demos and benchmarks: every session gets the in-process
+scripted LLM (the scripted server's format: a list of turns, a Script, or a ScriptSet keyed by
+model) and an in-memory sandbox seeded from the workspace. The servers take it as their manager
+factory (`tests/support/fake_server.py`); nothing selects it by itself.
 
 The script file is read when each session starts. A turn's `delay` is honoured; the bash command
 `sleep N` runs until cancelled; `grep` understands what sandbox_search sends."""
@@ -9,7 +9,6 @@ The script file is read when each session starts. A turn's `delay` is honoured; 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 from collections.abc import Sequence
@@ -19,18 +18,11 @@ from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 from core.protocols import CommandResult, TextSink
 from core.sessions import SessionManager
-from core.testing import TEST_LLM_ENV
 from core.testing.fake_sandbox import InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM
 from core.testing.scripted_server import ScriptSet, Turn
 
-ENV = TEST_LLM_ENV
 MAX_SEED_BYTES = 1_000_000
-
-
-def script_path_from_env() -> Path | None:
-    value = os.environ.get(ENV)
-    return Path(value) if value else None
 
 
 class DelayedScriptedLLM(ScriptedLLM):
@@ -105,16 +97,11 @@ def fake_sandbox(workspace: Path) -> InMemorySandbox:
     return sandbox
 
 
-def build_fake_manager(settings: Settings, script_path: Path | None = None) -> SessionManager:
-    script_path = script_path or script_path_from_env()
-    if script_path is None:
-        raise RuntimeError(f"{ENV} is not set: the fake manager is for tests only")
-
-    async def sandbox_factory(workspace: Path, session_id: str, session_dir: Path) -> InMemorySandbox:
+def build_fake_manager(settings: Settings, script_path: Path) -> SessionManager:
+    async def sandbox_factory(workspace: Path, session_id: str) -> InMemorySandbox:
         return fake_sandbox(workspace)
 
     def llm_factory(s: Settings) -> DelayedScriptedLLM:
-        assert script_path is not None
         scripts = ScriptSet.from_file(script_path)
         model = s.model or "scripted"
         return DelayedScriptedLLM(scripts.models.get(model, scripts.default).turns, model)

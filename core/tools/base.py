@@ -35,7 +35,7 @@ class Observation:
 @dataclass
 class ToolContext:
     sandbox: Sandbox
-    session_dir: Path
+    outputs_dir: Path  # where a command's full output is kept when it is cut
     call_id: str
     command_timeout: float
     # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)

@@ -39,7 +39,7 @@ class BashTool(Tool):
             return Observation("The command is empty: give a command to run.", error=True)
         timeout = params.timeout or ctx.command_timeout
         result = await ctx.sandbox.run(
-            params.command, timeout=timeout, output_path=ctx.session_dir / "outputs" / f"{ctx.call_id}.txt"
+            params.command, timeout=timeout, output_path=ctx.outputs_dir / f"{ctx.call_id}.txt"
         )
         notes = []
         if result.timed_out:

@@ -1,7 +1,8 @@
 """The language server as a user's editor runs it: a subprocess driven by pytest-lsp's typed client.
 
-The model and sandbox are the in-process fakes (SIDEHAND_TEST_LLM=<script.json>), so no Docker or
-LLM is needed; the script file may be rewritten between sessions."""
+The model and sandbox are the in-process fakes (the server's own entry point given a fake manager
+factory: tests/support/fake_server.py), so no Docker or LLM is needed; the script file may be
+rewritten between sessions. `fakes=False` runs the real `sidehand lsp`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from agent_lsp.protocol import to_plain
 
-SERVER = [sys.executable, "-m", "agent_lsp.cli"]
+REAL_SERVER = [sys.executable, "-m", "agent_lsp.cli"]
+
+
+def fake_server(script: Path) -> list[str]:
+    """The language server's own entry point, with sessions on the fakes."""
+    return [sys.executable, "-m", "tests.support.fake_server", "lsp", "--script", str(script)]
+
+
 TIMEOUT = 10.0
 
 PermissionAnswer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -130,22 +138,24 @@ async def start_editor(
     capabilities: types.ClientCapabilities | None = None,
     extra_env: dict[str, str] | None = None,
     fakes: bool = True,
+    command: list[str] | None = None,
 ) -> tuple[Editor, LanguageClient]:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     script = tmp_path / "script.json"
     script.write_text("[]")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
-    if fakes:  # else the real path: litellm to a model server and the Docker sandbox
-        env["SIDEHAND_TEST_LLM"] = str(script)
+    # The fakes, or else the real path: litellm to a model server and the Docker sandbox.
+    command = command or (fake_server(script) if fakes else REAL_SERVER)
     env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
         **(extra_env or {}),
     )
     ref: list[Editor] = []
     config = ClientServerConfig(
-        server_command=SERVER, client_factory=lambda: make_client(ref), server_env=env
+        server_command=command, client_factory=lambda: make_client(ref), server_env=env
     )
     client = await config.start()
     assert isinstance(client, LanguageClient)

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from agent_lsp import handshake
-from agent_lsp.server import build_server
+from agent_lsp.build import build_server
+from core.redaction import RedactSecrets
+from core.sessions import SessionManager
 
 CLIENTS: dict[str, dict[str, Any]] = {
     "no capabilities": {},
@@ -74,9 +76,13 @@ def answers(chunks: list[bytes]) -> list[dict[str, Any]]:
     return [json.loads(chunk.split(b"\r\n\r\n", 1)[1]) for chunk in chunks]
 
 
+def no_sessions(settings: object) -> SessionManager:
+    raise AssertionError("the handshake starts no session")
+
+
 async def pygls_answer(message: dict[str, Any], early: handshake.EarlyStart | None = None) -> list[bytes]:
     """What the pygls server writes for `message` (with the early answer, if any, already sent)."""
-    server = build_server(early)
+    server = build_server(no_sessions, redact=RedactSecrets(), early=early)
     sink = Sink()
     server.protocol.set_writer(sink)
     server.protocol.handle_message(server.protocol.structure_message(message))

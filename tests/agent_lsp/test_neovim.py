@@ -7,10 +7,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.agent_lsp.conftest import fake_server
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +57,6 @@ def test_neovim_code_action_edits_the_buffer(tmp_path: Path) -> None:
         json.dumps([{"tool_calls": [{"name": "editor", "arguments": fix}]}, {"text": "Fixed."}])
     )
     env = {
-        "SIDEHAND_TEST_LLM": str(script),
         "SIDEHAND_SESSIONS_DIR": str(tmp_path / "sessions"),
         "SIDEHAND_CONFIG": str(tmp_path / "none.toml"),
         "SIDEHAND_APPROVAL_MODE": "never",
@@ -65,7 +65,7 @@ def test_neovim_code_action_edits_the_buffer(tmp_path: Path) -> None:
     lua = tmp_path / "test.lua"
     lua.write_text(
         f"OUT = {json.dumps(str(out))}\nFILE = {json.dumps(str(source))}\nROOT = {json.dumps(str(ws))}\n"
-        f"CMD = {{{json.dumps(sys.executable)}, '-m', 'agent_lsp.cli'}}\n"
+        f"CMD = {{{', '.join(json.dumps(word) for word in fake_server(script))}}}\n"
         f"ENV = {{{', '.join(f'{k} = {json.dumps(v)}' for k, v in env.items())}}}\n" + LUA
     )
     home = {

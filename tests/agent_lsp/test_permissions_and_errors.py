@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,34 @@ async def test_bad_requests_get_json_rpc_errors_and_the_server_keeps_serving(edi
     await editor.request("sidehand/session/cancel", {"sessionId": sid})
     assert (await asyncio.wait_for(first, TIMEOUT))["stopReason"] == "cancelled"
     assert (await editor.request("sidehand/session/list", {}))["sessions"]
+
+
+# `sidehand lsp`'s own entry point, with a manager factory that logs the API key it was configured
+# with (as a careless log line anywhere in the server would).
+LEAKY_SERVER = """
+import logging, sys
+from agent_lsp.cli import main
+from core.testing.fake_manager import build_fake_manager
+
+def leaky(settings):
+    logging.getLogger("leaky").warning("configured with key %s", settings.api_key.get_secret_value())
+    return build_fake_manager(settings, sys.argv[1])
+
+sys.exit(main(sys.argv[2:], manager_factory=leaky))
+"""
+
+
+async def test_the_api_key_from_the_editor_is_masked_in_the_server_log(tmp_path: Path) -> None:
+    log_file = tmp_path / "server.log"
+    script = tmp_path / "script.json"
+    command = [sys.executable, "-c", LEAKY_SERVER, str(script), "--log-file", str(log_file)]
+    options = {"sidehand": {"protocolVersion": 1}, "apiKey": "sk-from-the-editor-123"}
+    editor, client = await start_editor(tmp_path, options=options, command=command)
+    try:
+        assert (await editor.request("sidehand/session/list", {}))["sessions"] == []
+    finally:
+        await client.shutdown_session()
+        await stop(client)
+    logged = log_file.read_text()
+    assert "configured with key [redacted]" in logged
+    assert "sk-from-the-editor-123" not in logged

@@ -9,17 +9,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.agent_mcp.conftest import ScriptWriter, create_file, say
-from tests.agent_mcp.test_subprocess import TOOLS, http_server, server_env
+from tests.agent_mcp.test_subprocess import TOOLS, http_server, server_env, sidehand_mcp
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
-SIDEHAND = [sys.executable, "-m", "sidehand", "mcp"]
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +65,6 @@ def run_inspector(binary: Path, home: Path, target: list[str], *options: str) ->
 
 def env_options(env: dict[str, str]) -> list[str]:
     keys = (
-        "SIDEHAND_TEST_LLM",
         "SIDEHAND_SESSIONS_DIR",
         "SIDEHAND_MCP_ROOTS",
         "SIDEHAND_CONFIG",
@@ -77,8 +74,9 @@ def env_options(env: dict[str, str]) -> list[str]:
 
 
 def test_inspector_over_stdio(inspector: Path, tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
-    env = server_env(tmp_path, script([]), workspace)
-    target = [*SIDEHAND, *env_options(env)]
+    path = script([])
+    env = server_env(tmp_path, workspace)
+    target = [*sidehand_mcp(path), *env_options(env)]
     code, listed = run_inspector(inspector, tmp_path, target, "--method", "tools/list")
     assert code == 0 and {t["name"] for t in listed["tools"]} == TOOLS
     get_task = next(t for t in listed["tools"] if t["name"] == "get_task")
@@ -107,7 +105,7 @@ async def test_inspector_over_http(
     inspector: Path, tmp_path: Path, workspace: Path, script: ScriptWriter
 ) -> None:
     path = script([create_file("/workspace/out.txt", "out\n"), say("Done.")])
-    async with http_server(tmp_path, server_env(tmp_path, path, workspace)) as (url, token):
+    async with http_server(tmp_path, path, server_env(tmp_path, workspace)) as (url, token):
         auth = ["--header", f"Authorization: Bearer {token}"]
         code, listed = run_inspector(inspector, tmp_path, [url], *auth, "--method", "tools/list")
         assert code == 0 and {t["name"] for t in listed["tools"]} == TOOLS

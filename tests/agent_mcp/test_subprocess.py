@@ -1,6 +1,7 @@
 """`sidehand mcp` as a user runs it: a subprocess driven by the official MCP client over stdio and
-over streamable HTTP (bearer token, 401s, Host checks, the loopback rule). The test hook
-SIDEHAND_TEST_LLM swaps in the scripted LLM and in-memory sandboxes."""
+over streamable HTTP (bearer token, 401s, Host checks, the loopback rule). The server is its own
+entry point given a fake manager factory (tests/support/fake_server.py): the scripted LLM and
+in-memory sandboxes."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.agent_mcp.conftest import ScriptWriter, create_file, data, say, text
 
-SIDEHAND = [sys.executable, "-m", "sidehand", "mcp"]
+
+def sidehand_mcp(script_path: Path) -> list[str]:
+    return [sys.executable, "-m", "tests.support.fake_server", "mcp", "--script", str(script_path)]
+
+
 TOOLS = {
     "start_task",
     "get_task",
@@ -42,10 +47,9 @@ TOOLS = {
 }
 
 
-def server_env(tmp_path: Path, script_path: Path, workspace: Path) -> dict[str, str]:
+def server_env(tmp_path: Path, workspace: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
     env.update(
-        SIDEHAND_TEST_LLM=str(script_path),
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_MCP_ROOTS=str(workspace),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
@@ -70,8 +74,9 @@ async def exercise(client: Client, workspace: Path) -> None:
 
 async def test_stdio(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
     path = script([create_file("/workspace/out.txt", "out\n"), say("Done.")])
+    command = sidehand_mcp(path)
     params = StdioServerParameters(
-        command=SIDEHAND[0], args=SIDEHAND[1:], env=server_env(tmp_path, path, workspace), cwd=str(tmp_path)
+        command=command[0], args=command[1:], env=server_env(tmp_path, workspace), cwd=str(tmp_path)
     )
     with anyio.fail_after(30):
         async with Client(params, read_timeout_seconds=20) as client:
@@ -80,11 +85,13 @@ async def test_stdio(tmp_path: Path, workspace: Path, script: ScriptWriter) -> N
 
 
 @asynccontextmanager
-async def http_server(tmp_path: Path, env: dict[str, str], *args: str) -> AsyncIterator[tuple[str, str]]:
-    """Start `sidehand mcp --http`; yields (url, token) once it listens."""
+async def http_server(
+    tmp_path: Path, script_path: Path, env: dict[str, str], *args: str
+) -> AsyncIterator[tuple[str, str]]:
+    """Start `sidehand mcp --http` (on the fakes); yields (url, token) once it listens."""
     token_file = tmp_path / "token"
     proc = await asyncio.create_subprocess_exec(
-        *SIDEHAND, "--http", "--port", "0", "--token-file", str(token_file), *args,
+        *sidehand_mcp(script_path), "--http", "--port", "0", "--token-file", str(token_file), *args,
         env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -110,7 +117,7 @@ async def http_server(tmp_path: Path, env: dict[str, str], *args: str) -> AsyncI
 
 async def test_http_with_bearer_token(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
     path = script([create_file("/workspace/out.txt", "out\n"), say("Done.")])
-    async with http_server(tmp_path, server_env(tmp_path, path, workspace)) as (url, token):
+    async with http_server(tmp_path, path, server_env(tmp_path, workspace)) as (url, token):
         assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
         mode = stat.S_IMODE((tmp_path / "token").stat().st_mode)
         assert mode == 0o600 and len(token) >= 32
@@ -137,9 +144,9 @@ async def test_http_with_bearer_token(tmp_path: Path, workspace: Path, script: S
 
 
 async def test_http_refuses_to_leave_loopback_without_a_token(tmp_path: Path, workspace: Path) -> None:
-    env = server_env(tmp_path, tmp_path / "none.json", workspace)
+    env = server_env(tmp_path, workspace)
     proc = await asyncio.create_subprocess_exec(
-        *SIDEHAND, "--http", "--host", "0.0.0.0", env=env,
+        *sidehand_mcp(tmp_path / "none.json"), "--http", "--host", "0.0.0.0", env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     with anyio.fail_after(20):
@@ -150,9 +157,10 @@ async def test_http_refuses_to_leave_loopback_without_a_token(tmp_path: Path, wo
 
 
 async def test_http_uses_the_token_it_is_given(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
-    env = server_env(tmp_path, script([]), workspace)
+    path = script([])
+    env = server_env(tmp_path, workspace)
     env["SIDEHAND_MCP_TOKEN"] = "s3cret-token"
-    async with http_server(tmp_path, env) as (url, written):
+    async with http_server(tmp_path, path, env) as (url, written):
         assert written == ""  # nothing generated, nothing written
         async with httpx.AsyncClient() as raw:
             body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}

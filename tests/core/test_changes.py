@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from core.changes import ChangeSet, ConflictError, UnsafePathError, apply_changes, make_change
+from core.changes import ChangeSet, apply_changes, make_change
+from core.errors import ConflictError, UnsafePathError
 
 
 def test_make_change_diffs() -> None:

@@ -15,6 +15,8 @@ from core.events import (
     ToolResultEvent,
     UserMessage,
 )
+from core.redaction import Redactor
+from core.store import SessionStore
 
 
 def test_events_are_frozen_and_strict() -> None:
@@ -33,79 +35,83 @@ def test_discriminated_union_round_trips_every_kind() -> None:
 
 
 def test_append_assigns_seq_and_replays(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {"id": "s"})
+    log = EventLog.create(tmp_path / "s.jsonl")
     stored = [log.append(UserMessage(text=f"m{i}")) for i in range(5)]
     assert [e.seq for e in stored] == [0, 1, 2, 3, 4]
     log.close()
-    reopened, events = EventLog.open(tmp_path / "s")
+    reopened, events = EventLog.open(tmp_path / "s.jsonl")
     assert events == stored
     assert reopened.append(AgentMessage(text="next")).seq == 5
 
 
 def test_chunks_are_never_persisted(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     with pytest.raises(EventLogError):
         log.append(AgentMessageChunk(text="x"))
 
 
 def test_torn_last_line_is_cut_on_open(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     for i in range(3):
         log.append(UserMessage(text=f"m{i}"))
     log.close()
-    path = tmp_path / "s" / "events.jsonl"
+    path = tmp_path / "s.jsonl"
     good_size = path.stat().st_size
     with path.open("ab") as f:
         f.write(b'{"kind": "user_message", "seq": 3, "te')  # a crash mid-write
-    reopened, events = EventLog.open(tmp_path / "s")
+    reopened, events = EventLog.open(tmp_path / "s.jsonl")
     assert [e.seq for e in events] == [0, 1, 2]
     assert path.stat().st_size == good_size
     assert reopened.append(UserMessage(text="after")).seq == 3
     reopened.close()
-    assert [e.seq for e in read_events(tmp_path / "s")] == [0, 1, 2, 3]
+    assert [e.seq for e in read_events(tmp_path / "s.jsonl")] == [0, 1, 2, 3]
 
 
 def test_complete_but_invalid_last_line_is_cut(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     log.append(UserMessage(text="m0"))
     log.close()
-    path = tmp_path / "s" / "events.jsonl"
+    path = tmp_path / "s.jsonl"
     with path.open("ab") as f:
         f.write(b'{"kind": "nonsense"}\n')
-    _, events = EventLog.open(tmp_path / "s")
+    _, events = EventLog.open(tmp_path / "s.jsonl")
     assert len(events) == 1
     assert path.read_bytes().count(b"\n") == 1
 
 
 def test_corruption_in_the_middle_is_an_error_naming_the_line(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     for i in range(3):
         log.append(UserMessage(text=f"m{i}"))
     log.close()
-    path = tmp_path / "s" / "events.jsonl"
+    path = tmp_path / "s.jsonl"
     lines = path.read_bytes().split(b"\n")
     lines[1] = b"garbage"
     path.write_bytes(b"\n".join(lines))
-    with pytest.raises(EventLogError, match=r"events.jsonl:2"):
-        EventLog.open(tmp_path / "s")
+    with pytest.raises(EventLogError, match=r"s\.jsonl:2"):
+        EventLog.open(tmp_path / "s.jsonl")
 
 
 def test_secrets_are_redacted_before_writing(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "s", {}, secrets=["sk-very-secret"])
+    log = EventLog.create(tmp_path / "s.jsonl", Redactor(["sk-very-secret"]))
     log.append(ToolResultEvent(call_id="c", tool="bash", output="key is sk-very-secret"))
     log.close()
-    text = (tmp_path / "s" / "events.jsonl").read_text()
+    text = (tmp_path / "s.jsonl").read_text()
     assert "sk-very-secret" not in text
     assert "[redacted]" in text
 
 
-def test_fork_keeps_events_up_to_seq(tmp_path: Path) -> None:
-    log = EventLog.create(tmp_path / "a", {})
+def test_store_fork_keeps_events_up_to_seq(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    log = store.create("a", {"id": "a"}, Redactor())
     for i in range(4):
         log.append(UserMessage(text=f"m{i}"))
-    forked = log.fork(tmp_path / "b", 1, {"parent": "a"})
+    log.sync()
+    forked = store.fork("a", "b", 1, {"id": "b", "parent": "a"}, Redactor())
     forked.close()
-    assert [e.seq for e in read_events(tmp_path / "b")] == [0, 1]
+    assert [e.seq for e in store.events("b")] == [0, 1]
+    assert store.read_meta("b") == {"id": "b", "parent": "a"}
+    assert {m["id"] for m in store.list_meta()} == {"a", "b"}
 
 
 def test_sync_fsyncs_only_when_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +123,7 @@ def test_sync_fsyncs_only_when_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyP
         real(fd)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     calls.clear()
     log.sync()
     assert calls == []
@@ -138,7 +144,7 @@ async def test_sync_off_loop_fsyncs_on_a_worker_thread(
         real(fd)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    log = EventLog.create(tmp_path / "s", {})
+    log = EventLog.create(tmp_path / "s.jsonl")
     threads.clear()
     await log.sync_off_loop()
     assert threads == []  # nothing appended: no fsync

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import LLMConnectionError, LLMError, SessionError
-from core.eventlog import EventLogError, read_events
+from core.eventlog import EventLogError
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
 from core.session import Decision
@@ -26,7 +26,7 @@ def make_manager(
     llm = ScriptedLLM(replies)
     box = sandbox or InMemorySandbox()
 
-    async def sandbox_factory(workspace: Path, session_id: str, session_dir: Path) -> InMemorySandbox:
+    async def sandbox_factory(workspace: Path, session_id: str) -> InMemorySandbox:
         return box
 
     s = Settings.model_validate({"model": "scripted", "sessions_dir": tmp_path / "sessions", **settings})
@@ -72,7 +72,7 @@ async def test_a_turn_runs_tools_and_finishes(tmp_path: Path, workspace: Path) -
     )
     assert second_request[-2].tool_calls[0].name == "editor"
     await manager.aclose()
-    persisted = read_events(session.directory)
+    persisted = session.store.events(session.id)
     assert [e.seq for e in persisted] == list(range(len(persisted)))
     assert all(e.kind != "agent_message_chunk" for e in persisted)
 
@@ -90,7 +90,7 @@ async def test_malformed_tool_calls_become_observations(tmp_path: Path, workspac
     session = await manager.create(workspace)
     end = await session.prompt("go")
     assert end.stop_reason == "end_turn"
-    results = [e for e in read_events(session.directory) if isinstance(e, ToolResultEvent)]
+    results = [e for e in session.store.events(session.id) if isinstance(e, ToolResultEvent)]
     assert "Unknown tool 'nope'" in results[0].output and results[0].error
     assert "not valid JSON" in results[1].output
     assert "missing required argument 'command'" in results[2].output
@@ -144,7 +144,7 @@ async def test_cancel_kills_the_running_command(tmp_path: Path, workspace: Path)
     end = await asyncio.wait_for(turn, 5)
     assert end.stop_reason == "cancelled"
     assert box.interrupts == 1
-    result = [e for e in read_events(session.directory) if isinstance(e, ToolResultEvent)][-1]
+    result = [e for e in session.store.events(session.id) if isinstance(e, ToolResultEvent)][-1]
     assert result.call_id == "long" and result.error
     # the session is usable again
     assert not session.busy
@@ -193,7 +193,7 @@ async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(
     assert end.stop_reason == "end_turn"
     assert asked == ["c1", "c2"]  # c3 was covered by the session-wide approval
     assert box.commands == ["touch b", "touch c"]
-    kinds = [e.kind for e in read_events(session.directory)]
+    kinds = [e.kind for e in session.store.events(session.id)]
     assert kinds.count("approval_rejected") == 1 and kinds.count("approval_granted") == 1
     with pytest.raises(SessionError):
         session.decide("c1", Decision(allow=True))
@@ -215,7 +215,7 @@ async def test_cancel_answers_a_pending_approval_cancelled(tmp_path: Path, works
     await session.cancel()
     end = await turn
     assert end.stop_reason == "cancelled" and box.commands == []
-    rejected = [e for e in read_events(session.directory) if isinstance(e, ApprovalRejected)]
+    rejected = [e for e in session.store.events(session.id) if isinstance(e, ApprovalRejected)]
     assert rejected and rejected[0].cancelled
     await manager.aclose()
 
@@ -253,11 +253,11 @@ async def test_load_replays_and_reports_an_interrupted_action(tmp_path: Path, wo
     await session.cancel()
     with pytest.raises(EventLogError):  # the cancelled turn can no longer record its end
         await turn
-    before = read_events(session.directory)
+    before = session.store.events(session.id)
     manager2, _, _ = make_manager(tmp_path, [reply("resumed")])
     loaded = await manager2.load(session.id)
     assert loaded.state.messages[0].content == "wait"
-    after = read_events(loaded.directory)
+    after = loaded.store.events(loaded.id)
     assert after[: len(before)] == before  # nothing acknowledged was lost
     interrupted = [e for e in after[len(before) :] if isinstance(e, ToolResultEvent)]
     assert interrupted and "not re-run" in interrupted[0].output

@@ -7,14 +7,15 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import docker
 import pytest
 
-from core.eventlog import read_events
-from core.events import ToolResultEvent
+from core.events import Event, ToolResultEvent
 from core.sessions import SessionManager
+from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
 from sidehand.wiring import build_manager
 from tests.e2e.conftest import CLI, cli_env, settings_for
@@ -46,8 +47,15 @@ def sidehand(
     )
 
 
-def results(directory: Path) -> list[ToolResultEvent]:
-    return [e for e in read_events(directory) if isinstance(e, ToolResultEvent)]
+def results(events: Sequence[Event]) -> list[ToolResultEvent]:
+    return [e for e in events if isinstance(e, ToolResultEvent)]
+
+
+def only_session(tmp_path: Path) -> tuple[SessionStore, str]:
+    """The store the CLI wrote to and the one session in it."""
+    store = SessionStore(tmp_path / "sessions")
+    (meta,) = store.list_meta()
+    return store, meta["id"]
 
 
 def test_cli_run_creates_hello_and_applies(
@@ -73,11 +81,11 @@ def test_cli_run_creates_hello_and_applies(
     assert (workspace / "hello.py").read_text() == 'print("Hello from Sidehand")\n'
     assert "Created hello.py" in done.stdout
     assert "applied 1 change" in done.stderr
-    (session_dir,) = (tmp_path / "sessions").iterdir()
-    outputs = [r.output for r in results(session_dir)]
+    store, session_id = only_session(tmp_path)
+    outputs = [r.output for r in results(store.events(session_id))]
     assert "Hello from Sidehand" in outputs[1] and "[exit code: 0]" in outputs[1]
-    assert "sk-test-not-a-real-key" not in (session_dir / "events.jsonl").read_text()
-    shown = sidehand(["sessions", "show", session_dir.name], cli_env(server, tmp_path), check=True)
+    assert "sk-test-not-a-real-key" not in store.log_path(session_id).read_text()
+    shown = sidehand(["sessions", "show", session_id], cli_env(server, tmp_path), check=True)
     assert json.loads(shown.stdout.splitlines()[0])["kind"] == "user_message"
 
 
@@ -120,8 +128,8 @@ def test_cli_unreachable_model_server(tmp_path: Path, workspace: Path, server: S
     done = sidehand(["run", "x", "--workspace", str(workspace)], env)
     assert done.returncode == 1
     assert "127.0.0.1:9" in done.stderr
-    (session_dir,) = (tmp_path / "sessions").iterdir()
-    assert read_events(session_dir)[-1].kind == "state_changed"  # the log is complete and valid
+    store, session_id = only_session(tmp_path)
+    assert store.events(session_id)[-1].kind == "state_changed"  # the log is complete and valid
 
 
 async def test_multi_step_str_replace_edit(
@@ -150,7 +158,7 @@ async def test_multi_step_str_replace_edit(
     session = await manager.create(workspace)
     end = await session.prompt("fix add")
     assert end.stop_reason == "end_turn" and end.changes == ("M calc.py",)
-    outs = [r.output for r in results(session.directory)]
+    outs = [r.output for r in results(session.store.events(session.id))]
     assert "     2\t    return a - b" in outs[0]
     assert outs[1].startswith("-1") and outs[3].startswith("5")
     changes = await session.changes()
@@ -176,7 +184,7 @@ async def test_failing_and_timed_out_commands(
     session = await manager.create(workspace)
     end = await session.prompt("try things")
     assert end.stop_reason == "end_turn"
-    failing, timed_out, pwd = results(session.directory)
+    failing, timed_out, pwd = results(session.store.events(session.id))
     assert failing.error and failing.exit_code == 2 and "No such file" in failing.output
     assert timed_out.timed_out and "timed out after 1s" in timed_out.output
     assert pwd.output.startswith("/tmp")  # the shell survived the timeout, cwd kept
@@ -220,10 +228,9 @@ def test_killed_process_session_loads_from_its_log(
     )
     try:
         server.wait_until(lambda: len(server.requests) >= 2, timeout=90)
-        sessions = tmp_path / "sessions"
-        session_dir = next(sessions.iterdir())
+        store, session_id = only_session(tmp_path)
         deadline = 60.0
-        while deadline > 0 and '"sleep 120"' not in (session_dir / "events.jsonl").read_text():
+        while deadline > 0 and '"sleep 120"' not in store.log_path(session_id).read_text():
             deadline -= 0.1
             subprocess.run(["sleep", "0.1"], check=True)
         proc.send_signal(signal.SIGKILL)
@@ -232,10 +239,10 @@ def test_killed_process_session_loads_from_its_log(
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
-    before = read_events(session_dir)
-    assert [r.output.splitlines()[0] for r in results(session_dir)] == ["first"]
+    before = store.events(session_id)
+    assert [r.output.splitlines()[0] for r in results(before)] == ["first"]
     client = docker.from_env()
-    label = {"label": f"sidehand.session={session_dir.name}"}
+    label = {"label": f"sidehand.session={session_id}"}
     assert client.containers.list(all=True, filters=label)  # left behind by the killed process
 
     # the next process that starts sandboxes reaps it
@@ -248,10 +255,10 @@ def test_killed_process_session_loads_from_its_log(
     async def resume() -> None:
         server.set_script(Script(turns=(Turn.say("Resumed."),)))
         manager = build_manager(settings_for(server, tmp_path))
-        session = await manager.load(session_dir.name)
-        after = read_events(session_dir)
+        session = await manager.load(session_id)
+        after = store.events(session_id)
         assert after[: len(before)] == before  # nothing acknowledged was lost
-        interrupted = results(session_dir)[-1]
+        interrupted = results(after)[-1]
         assert "not re-run" in interrupted.output
         end = await session.prompt("go on")
         assert end.stop_reason == "end_turn" and end.message == "Resumed."

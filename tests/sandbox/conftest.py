@@ -61,7 +61,7 @@ def factory(docker_client: Any) -> DockerSandboxFactory:
 async def sandbox(
     factory: DockerSandboxFactory, workspace: Path, tmp_path: Path
 ) -> AsyncIterator[DockerSandbox]:
-    box = await factory(workspace, "test-session", tmp_path / "session")
+    box = await factory(workspace, "test-session")
     try:
         yield box
     finally:

@@ -54,7 +54,7 @@ async def test_labels_name_the_owner(sandbox: DockerSandbox, docker_client: Any)
 async def test_close_removes_the_container_and_is_safe_twice(
     factory: DockerSandboxFactory, workspace: Path, tmp_path: Path, docker_client: Any
 ) -> None:
-    box = await factory(workspace, "closing", tmp_path)
+    box = await factory(workspace, "closing")
     await box.close()
     await box.close()
     with pytest.raises(docker.errors.NotFound):
@@ -90,7 +90,7 @@ def test_reap_orphans_removes_containers_of_dead_processes_only(docker_client: A
 async def test_unknown_image_says_what_to_do(docker_client: Any, workspace: Path, tmp_path: Path) -> None:
     factory = DockerSandboxFactory("sidehand/no-such-image:never", docker_client=docker_client)
     with pytest.raises(SandboxError) as caught:
-        await factory(workspace, "s", tmp_path)
+        await factory(workspace, "s")
     message = str(caught.value)
     assert "sidehand/no-such-image:never" in message
     assert "docker pull" in message and "sidehand sandbox build-base" in message
@@ -99,7 +99,7 @@ async def test_unknown_image_says_what_to_do(docker_client: Any, workspace: Path
 
 async def test_missing_workspace_is_refused(factory: DockerSandboxFactory, tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="does not exist"):
-        await factory(tmp_path / "nowhere", "s", tmp_path)
+        await factory(tmp_path / "nowhere", "s")
 
 
 async def test_no_engine_says_how_to_start_one(
@@ -108,7 +108,7 @@ async def test_no_engine_says_how_to_start_one(
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     factory = DockerSandboxFactory()
     with pytest.raises(SandboxError, match="no Docker engine") as caught:
-        await factory(workspace, "s", tmp_path)
+        await factory(workspace, "s")
     assert "scripts/setup.sh" in str(caught.value)
     assert "dockerd" in str(caught.value)
 
@@ -120,7 +120,7 @@ async def test_four_sandboxes_at_once_are_independent(factory: DockerSandboxFact
         ws.mkdir()
         (ws / "id.txt").write_text(f"{n}\n")
         workspaces.append(ws)
-    boxes = await asyncio.gather(*(factory(ws, f"par-{n}", tmp_path) for n, ws in enumerate(workspaces)))
+    boxes = await asyncio.gather(*(factory(ws, f"par-{n}") for n, ws in enumerate(workspaces)))
     try:
 
         async def session(n: int, box: DockerSandbox) -> tuple[str, str, list[str]]:

@@ -1,0 +1,25 @@
+"""Assembles the language server: its state (`agent_lsp.server`) and each feature's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent_lsp import change_review, code_actions, handshake, lifecycle, sessions
+from agent_lsp.server import SidehandServer
+from core.redaction import RedactSecrets
+from core.sessions import ManagerFactory
+
+
+def build_server(
+    manager_factory: ManagerFactory,
+    *,
+    redact: RedactSecrets,
+    warm_up: Callable[[], object] | None = None,
+    early: handshake.EarlyStart | None = None,
+) -> SidehandServer:
+    server = SidehandServer(manager_factory, redact=redact, warm_up=warm_up, early=early)
+    lifecycle.register(server)
+    hub = sessions.register(server)
+    review = change_review.register(server)
+    code_actions.register(server, hub, review)
+    return server

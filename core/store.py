@@ -1,0 +1,119 @@
+"""Where sessions live: the one owner of the session folder layout.
+
+    <root>/<session id>/meta.json       a small JSON object (workspace, model, title, status, ...)
+    <root>/<session id>/events.jsonl    the event log (core.eventlog)
+    <root>/<session id>/changes.patch   the last change set, as a patch to read or `git apply`
+    <root>/<session id>/outputs/        full outputs of commands whose output was cut
+
+No other module spells these names: it asks the store. The interface stays narrow (create, open,
+fork, events, metadata, list, the saved patch, the outputs folder) so that another store
+(PostgreSQL, for a team server) is a new class, not a rewrite."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from core.eventlog import EventLog, EventLogError, read_events
+from core.events import Event
+from core.redaction import Redactor
+
+META_FILE = "meta.json"
+EVENTS_FILE = "events.jsonl"
+PATCH_FILE = "changes.patch"
+OUTPUTS_DIR = "outputs"
+
+
+class SessionStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def directory(self, session_id: str) -> Path:
+        return self.root / session_id
+
+    # ---- sessions ----------------------------------------------------------------------------
+    def create(self, session_id: str, meta: dict[str, Any], redactor: Redactor) -> EventLog:
+        """A new session folder with its metadata and an empty log (made durable: folder, files)."""
+        directory = self.directory(session_id)
+        directory.mkdir(parents=True, exist_ok=False)
+        self.write_meta(session_id, meta)
+        log = EventLog.create(directory / EVENTS_FILE, redactor)
+        _fsync_dir(directory)
+        return log
+
+    def exists(self, session_id: str) -> bool:
+        return (self.directory(session_id) / META_FILE).is_file()
+
+    def open(self, session_id: str, redactor: Redactor) -> tuple[EventLog, list[Event]]:
+        """The session's log, open for appending (a torn last line cut), and its events."""
+        return EventLog.open(self.directory(session_id) / EVENTS_FILE, redactor)
+
+    def fork(
+        self, source_id: str, new_id: str, upto_seq: int, meta: dict[str, Any], redactor: Redactor
+    ) -> EventLog:
+        """A new session holding `source_id`'s events up to and including `upto_seq`."""
+        kept = [e for e in self.events(source_id) if e.seq <= upto_seq]
+        forked = self.create(new_id, meta, redactor)
+        for event in kept:
+            forked.append(event)
+        forked.sync()
+        return forked
+
+    def events(self, session_id: str) -> list[Event]:
+        return read_events(self.directory(session_id) / EVENTS_FILE)
+
+    def list_meta(self) -> list[dict[str, Any]]:
+        """The metadata of every readable session (unreadable folders are skipped)."""
+        found = []
+        if self.root.is_dir():
+            for directory in self.root.iterdir():
+                try:
+                    found.append(self.read_meta(directory.name))
+                except EventLogError:
+                    continue
+        return found
+
+    # ---- metadata ----------------------------------------------------------------------------
+    def read_meta(self, session_id: str) -> dict[str, Any]:
+        path = self.directory(session_id) / META_FILE
+        try:
+            meta: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise EventLogError(f"cannot read {path}: {exc}") from exc
+        return meta
+
+    def write_meta(self, session_id: str, meta: dict[str, Any]) -> None:
+        """Replace the metadata file atomically."""
+        directory = self.directory(session_id)
+        tmp = directory / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        os.replace(tmp, directory / META_FILE)
+
+    # ---- what the session produced ------------------------------------------------------------
+    def patch_path(self, session_id: str) -> Path:
+        """Where the session's last change set is saved as a patch."""
+        return self.directory(session_id) / PATCH_FILE
+
+    def save_patch(self, session_id: str, patch: str) -> None:
+        self.patch_path(session_id).write_text(patch)
+
+    def read_patch(self, session_id: str) -> str:
+        path = self.patch_path(session_id)
+        return path.read_text() if path.is_file() else ""
+
+    def outputs_dir(self, session_id: str) -> Path:
+        """Where the full output of a command is kept when the agent was shown only part of it."""
+        return self.directory(session_id) / OUTPUTS_DIR
+
+    def log_path(self, session_id: str) -> Path:
+        return self.directory(session_id) / EVENTS_FILE
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Test-only helpers that run as programs (`python -m tests.support.…`)."""
