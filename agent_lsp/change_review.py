@@ -15,6 +15,7 @@ from agent_lsp.documents import host_text, open_version, path_to_uri
 from agent_lsp.errors import conflict, invalid_params, rpc_error
 from agent_lsp.hunks import Hunk, HunkMismatch, apply_hunks, parse_hunks, revert_hunks
 from agent_lsp.server import SidehandServer
+from core.apply import apply_changes
 from core.changes import ChangeSet, FileChange, make_change
 from core.errors import SidehandError
 from core.protocols import WORKDIR
@@ -104,13 +105,13 @@ class ChangeReview:
     async def _accept_on_disk(
         self, session: Session, whole: list[FileChange], partial: list[FileChange], force: bool
     ) -> dict[str, Any]:
-        from core.changes import apply_changes
-
         try:
             written = await session.apply_changes(force=force, paths=[c.path for c in whole]) if whole else []
             if partial:
-                written += apply_changes(session.workspace, ChangeSet(files=tuple(partial)), force=True)
-                await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(partial)))
+                sandbox = await session.sandbox()
+                written += await apply_changes(
+                    session.workspace, sandbox, ChangeSet(files=tuple(partial)), force=True
+                )
         except SidehandError as exc:
             raise rpc_error(exc) from None
         return {"applied": True, "written": written, "via": "disk"}
@@ -133,10 +134,10 @@ class ChangeReview:
                 written += [c.path for c in in_editor]
             if on_disk:
                 try:
-                    from core.changes import apply_changes
-
-                    written += apply_changes(session.workspace, ChangeSet(files=tuple(on_disk)), force=force)
-                    await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(on_disk)))
+                    sandbox = await session.sandbox()
+                    written += await apply_changes(
+                        session.workspace, sandbox, ChangeSet(files=tuple(on_disk)), force=force
+                    )
                 except SidehandError as exc:
                     raise rpc_error(exc) from None
         return {"applied": applied, "written": written, "via": "editor", "failureReason": reason}

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from agent_lsp.methods import *  # noqa: F403  (the names and codes, re-exported as `protocol.X`)
-
-PermissionOptionId = Literal["allow_once", "allow_session", "allow_always", "reject"]
+from core.config import ApprovalMode
 
 
 class Params(BaseModel):
@@ -46,7 +45,7 @@ class ContextItemParams(Params):
 class NewSessionParams(Params):
     cwd: str | None = None  # a path or a file:// URI; default: the workspace root from initialize
     model: str | None = None
-    approval_mode: Literal["never", "risky", "always", "read_only"] | None = None
+    approval_mode: ApprovalMode | None = None
 
 
 class SessionParams(Params):

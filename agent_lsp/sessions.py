@@ -16,7 +16,7 @@ from agent_lsp import protocol as p
 from agent_lsp.documents import host_text, push_open_documents, uri_to_path
 from agent_lsp.errors import invalid_params, rpc_error
 from agent_lsp.server import SidehandServer
-from agent_lsp.updates import UpdateTranslator, decode
+from agent_lsp.updates import UpdateTranslator
 from core.errors import SessionError, SidehandError
 from core.events import (
     ApprovalRejected,
@@ -26,7 +26,8 @@ from core.events import (
     ToolCallEvent,
     TurnEnded,
 )
-from core.session import Decision, Session
+from core.messages import decode_arguments
+from core.session import ApprovalDecision, Session
 from core.sessions import SessionInfo
 
 log = logging.getLogger(__name__)
@@ -54,17 +55,17 @@ def info_json(info: SessionInfo) -> dict[str, Any]:
     }
 
 
-def decision_for(option: str, action: ToolCallEvent | ApprovalRequested) -> Decision:
-    args = decode(action.arguments)
+def decision_for(option: str, action: ToolCallEvent | ApprovalRequested) -> ApprovalDecision:
+    args = decode_arguments(action.arguments)
     if option == "allow_once":
-        return Decision(allow=True)
+        return ApprovalDecision(allow=True)
     if option == "allow_session":
-        return Decision(allow=True, scope="session")
+        return ApprovalDecision(allow=True, scope="session")
     if option == "allow_always":
         if action.tool == "bash":
-            return Decision(allow=True, scope="command_prefix", pattern=command_prefix(args))
-        return Decision(allow=True, scope="path", pattern=str(args.get("path", "")) or None)
-    return Decision(allow=False, reason="rejected in the editor")
+            return ApprovalDecision(allow=True, scope="command_prefix", pattern=command_prefix(args))
+        return ApprovalDecision(allow=True, scope="path", pattern=str(args.get("path", "")) or None)
+    return ApprovalDecision(allow=False, reason="rejected in the editor")
 
 
 def command_prefix(args: dict[str, Any]) -> str:
@@ -217,7 +218,7 @@ class SessionHub:
             session.decide(event.call_id, decision_for(option, event))
 
     async def _ask_sidehand(self, session: Session, event: ApprovalRequested) -> str:
-        args = decode(event.arguments)
+        args = decode_arguments(event.arguments)
         what = (
             f"`{command_prefix(args)}` commands"
             if event.tool == "bash"
@@ -252,7 +253,7 @@ class SessionHub:
         return option if option in {o[0] for o in PERMISSION_OPTIONS} else "reject"
 
     async def _ask_message(self, session: Session, event: ApprovalRequested) -> str:
-        args = decode(event.arguments)
+        args = decode_arguments(event.arguments)
         detail = args.get("command") or args.get("path") or event.arguments
         reply = await self.server.window_show_message_request_async(
             types.ShowMessageRequestParams(

@@ -5,7 +5,6 @@ sent) and one update, discriminated by `sessionUpdate` as in the Agent Client Pr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,12 @@ from core.events import (
     UsageRecorded,
     UserMessage,
 )
-from core.messages import Usage
+from core.messages import Usage, decode_arguments
 from core.protocols import WORKDIR
 
 Update = dict[str, Any]
 
-TOOL_KINDS = {"bash": "execute", "think": "think", "search": "read", "finish": "other"}
-
-
-def decode(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+TOOL_KINDS = {"bash": "execute", "think": "think", "finish": "other"}
 
 
 def tool_kind(tool: str, args: dict[str, Any]) -> str:
@@ -134,7 +125,7 @@ class UpdateTranslator:
         update: Update = {"sessionUpdate": "tool_call", "toolCallId": call_id, "status": status, **extra}
         action = self.calls.get(call_id)
         if full and action is not None:
-            args = decode(action.arguments)
+            args = decode_arguments(action.arguments)
             update.update(
                 kind=tool_kind(action.tool, args),
                 title=action.title or action.tool,
@@ -149,7 +140,7 @@ class UpdateTranslator:
     def _result_update(self, event: ToolResultEvent) -> Update:
         update = self._call_update(event.call_id, "failed" if event.error else "completed")
         action = self.calls.get(event.call_id)
-        args = decode(action.arguments) if action else {}
+        args = decode_arguments(action.arguments) if action else {}
         content: list[dict[str, Any]]
         if event.diff is not None or (event.path and tool_kind(event.tool, args) == "edit"):
             diff: dict[str, Any] = {

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.changes import ChangeSet
+from core.config import ApprovalMode
 from core.events import Event
 from core.messages import Usage
 
@@ -23,7 +24,6 @@ TaskStatus = Literal[
     "budget",
 ]
 ApplyMode = Literal["review", "auto"]
-ApprovalMode = Literal["never", "risky", "always", "read_only"]
 SUMMARY_CHARS = 400
 
 

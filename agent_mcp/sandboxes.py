@@ -22,8 +22,8 @@ from agent_mcp.models import (
     SearchResult,
     file_briefs,
 )
+from core.apply import apply_changes
 from core.changes import ChangeSet
-from core.changes import apply_changes as write_changes
 from core.config import Settings
 from core.errors import SidehandError
 from core.protocols import WORKDIR, Sandbox, SandboxFactory
@@ -159,8 +159,7 @@ class SandboxRegistry:
         if paths is not None:
             wanted = set(paths)
             changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
-        written = write_changes(box.workspace, changes, force=force)
-        await box.sandbox.mark_synced(changes)
+        written = await apply_changes(box.workspace, box.sandbox, changes, force=force)
         remaining = await box.sandbox.changes()
         return ApplyResult(id=sandbox_id, written=written, remaining=[c.path for c in remaining.files])
 

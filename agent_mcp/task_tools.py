@@ -15,9 +15,10 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from agent_mcp.app import SidehandApp, result, tool, tool_errors
-from agent_mcp.models import ApplyMode, ApplyResult, ApprovalMode, TaskList, TaskReport, brief
+from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief
 from agent_mcp.tasks import McpTask
-from core.session import Decision
+from core.config import ApprovalMode
+from core.session import ApprovalDecision
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,9 @@ async def _elicit_approvals(task: McpTask, ctx: Context[Any, Any], asked: set[st
             scope: Literal["once", "session"] = (
                 "session" if answer.data.decision == "allow_for_session" else "once"
             )
-            task.decide(call_id, Decision(allow=True, scope=scope))
+            task.decide(call_id, ApprovalDecision(allow=True, scope=scope))
         else:
-            task.decide(call_id, Decision(allow=False, reason=f"the user answered {answer.action}"))
+            task.decide(call_id, ApprovalDecision(allow=False, reason=f"the user answered {answer.action}"))
     return True
 
 
@@ -188,7 +189,7 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         """Allow or reject an action a task is waiting on (see get_task's pending_approvals)."""
         with tool_errors():
             found = app.tasks.get(task_id)
-            found.decide(call_id, Decision(allow=allow, scope=scope, reason=reason))
+            found.decide(call_id, ApprovalDecision(allow=allow, scope=scope, reason=reason))
             return result(found.report())
 
     @tool(server, title="Apply changes to the workspace", annotations=ToolAnnotations(destructive_hint=True))

@@ -18,7 +18,6 @@ from pathlib import Path
 from agent_mcp.models import (
     ApplyMode,
     ApplyResult,
-    ApprovalMode,
     PendingApproval,
     TaskInfo,
     TaskReport,
@@ -28,9 +27,10 @@ from agent_mcp.models import (
     usage_info,
 )
 from core.changes import ChangeSet
+from core.config import ApprovalMode
 from core.errors import SessionError, SidehandError
 from core.events import NOT_PERSISTED, ApprovalRequested, Event, TurnEnded
-from core.session import Decision, Session
+from core.session import ApprovalDecision, Session
 from core.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class McpTask:
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
     # ---- approvals -----------------------------------------------------------------------
-    def decide(self, call_id: str, decision: Decision) -> None:
+    def decide(self, call_id: str, decision: ApprovalDecision) -> None:
         if call_id not in self.pending:
             waiting = ", ".join(self.pending) or "none"
             raise TaskError(f"task {self.id} has no pending approval {call_id!r} (pending: {waiting})")
@@ -157,7 +157,7 @@ class McpTask:
             with contextlib.suppress(SessionError):
                 self.session.decide(
                     call_id,
-                    Decision(
+                    ApprovalDecision(
                         allow=False,
                         reason=f"nobody answered the approval request within {self.approval_timeout:g} s",
                     ),

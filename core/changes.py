@@ -1,6 +1,7 @@
 """The change set: what the sandbox changed in its copy of the workspace, and applying it to the host.
 
-The user's files are written only here, and only through `apply_changes`."""
+The user's files are written only here, and only through `write_changes` (which the fronts reach
+through `core.apply.apply_changes`)."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def check_conflicts(workspace: Path, changes: ChangeSet) -> list[str]:
     return conflicts
 
 
-def apply_changes(workspace: Path, changes: ChangeSet, *, force: bool = False) -> list[str]:
+def write_changes(workspace: Path, changes: ChangeSet, *, force: bool = False) -> list[str]:
     """Write the change set to the host workspace. Returns the paths written.
 
     Checks every path and every conflict before writing anything, so a refused apply writes nothing."""

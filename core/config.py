@@ -14,6 +14,12 @@ from core.errors import ConfigError
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
 ENV_PREFIX = "SIDEHAND_"
+# Sandbox defaults, for Settings and for the sandbox modules alike (one source).
+DEFAULT_IMAGE = "sidehand/base:bookworm"
+DEFAULT_MEMORY = "4g"
+DEFAULT_CPUS = 2.0
+DEFAULT_PIDS_LIMIT = 1024
+DEFAULT_OUTPUT_LIMIT = 30_000
 
 
 def _data_home() -> Path:
@@ -32,14 +38,14 @@ class Settings(BaseModel):
     api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server")
     api_key: SecretStr | None = Field(None, description="API key; never logged")
     approval_mode: ApprovalMode = "risky"
-    sandbox_image: str = "sidehand/base:bookworm"
+    sandbox_image: str = DEFAULT_IMAGE
     network: bool = False
-    memory: str = "4g"
-    cpus: float = Field(2.0, gt=0)
-    pids_limit: int = Field(1024, gt=0)
+    memory: str = DEFAULT_MEMORY
+    cpus: float = Field(DEFAULT_CPUS, gt=0)
+    pids_limit: int = Field(DEFAULT_PIDS_LIMIT, gt=0)
     max_iterations: int = Field(100, gt=0)
     command_timeout: float = Field(120.0, gt=0)
-    output_limit: int = Field(30_000, ge=1000)
+    output_limit: int = Field(DEFAULT_OUTPUT_LIMIT, ge=1000)
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)
     max_budget: float | None = Field(

@@ -32,8 +32,7 @@ from core.policy import Policy, Verdict
 from core.prompts import SYSTEM_PROMPT
 from core.protocols import LLM, Condenser, Sandbox
 from core.state import State
-from core.tools import Observation, Tool, ToolCallError, ToolContext, parse_call
-from core.tools.base import decode_arguments
+from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
 
 log = logging.getLogger(__name__)
 
@@ -115,35 +114,36 @@ class Controller:
     async def _run_calls(self, calls: tuple[ToolCall, ...]) -> str | None:
         """Log every call of the reply (so they form one assistant message), then run them in order.
         Returns the finish message if the agent called `finish`."""
+        parsed: list[tuple[Tool, Params] | ToolCallError] = []
         actions = []
         for call in calls:
-            title = call.name
             try:
                 tool, params = parse_call(call, self.tools)
+            except ToolCallError as exc:
+                parsed.append(exc)
+                title = call.name
+            else:
+                parsed.append((tool, params))
                 title = tool.title(params)
-            except ToolCallError:
-                pass
-            actions.append(
-                self.emit(
-                    ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)
-                )
+            action = self.emit(
+                ToolCallEvent(call_id=call.id, tool=call.name, arguments=call.arguments, title=title)
             )
+            assert isinstance(action, ToolCallEvent)
+            actions.append(action)
         await self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
         finished = None
-        for call, action in zip(calls, actions, strict=True):
-            assert isinstance(action, ToolCallEvent)
-            observation = await self._run_one(call, action)
+        for action, call_parsed in zip(actions, parsed, strict=True):
+            if isinstance(call_parsed, ToolCallError):
+                observation = Observation(str(call_parsed), error=True)
+            else:
+                observation = await self._run_one(action, *call_parsed)
             self.emit(_result_event(action, observation))
             if observation.finish:
                 finished = observation.output
         return finished
 
-    async def _run_one(self, call: ToolCall, action: ToolCallEvent) -> Observation:
-        try:
-            tool, params = parse_call(call, self.tools)
-        except ToolCallError as exc:
-            return Observation(str(exc), error=True)
-        verdict = self.policy.decide(call.name, decode_arguments(call.arguments))
+    async def _run_one(self, action: ToolCallEvent, tool: Tool, params: Params) -> Observation:
+        verdict = self.policy.decide(action.tool, params.model_dump(exclude_none=True))
         if verdict.decision == "deny":
             return Observation(f"Not allowed: {verdict.reason}. Choose another way.", error=True)
         if verdict.decision == "ask" and not await self.approve(action, verdict):
@@ -151,11 +151,11 @@ class Controller:
         ctx = ToolContext(
             sandbox=await self._sandbox(),
             outputs_dir=self.outputs_dir,
-            call_id=call.id,
+            call_id=action.call_id,
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,
         )
-        self.emit(ToolStarted(call_id=call.id))
+        self.emit(ToolStarted(call_id=action.call_id))
         try:
             return await tool.execute(params, ctx)
         except asyncio.CancelledError:

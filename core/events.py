@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from core.messages import Usage
 
 Source = Literal["user", "agent", "environment", "system"]
+# `stuck` is produced by the stuck detector (the agent issue): the fronts already map it.
 StopReason = Literal["end_turn", "cancelled", "max_iterations", "budget", "error", "stuck"]
-SessionState = Literal["idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck"]
+SessionStatus = Literal["idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck"]
 ApprovalScope = Literal["once", "session", "command_prefix", "path"]
 
 
@@ -74,7 +75,6 @@ class ToolCallEvent(EventBase):
     tool: str
     arguments: str
     title: str = ""
-    thought: str | None = None  # text the model wrote alongside its tool calls
 
 
 class ToolStarted(EventBase):
@@ -129,6 +129,9 @@ class ApprovalRejected(EventBase):
 
 
 class Condensation(EventBase):
+    """The condenser replaced a range of the view with a summary. Not emitted yet: the condenser
+    that emits it is the agent issue's; the log format is fixed here so replay stays stable."""
+
     kind: Literal["condensation"] = "condensation"
     source: Source = "system"
     summary: str
@@ -139,7 +142,7 @@ class Condensation(EventBase):
 class StateChanged(EventBase):
     kind: Literal["state_changed"] = "state_changed"
     source: Source = "system"
-    state: SessionState
+    state: SessionStatus
     reason: str = ""
 
 
@@ -163,6 +166,8 @@ class TurnEnded(EventBase):
 
 
 class Checkpoint(EventBase):
+    """A restorable sandbox state. Not emitted yet: checkpoints come with the sandbox issue."""
+
     kind: Literal["checkpoint"] = "checkpoint"
     source: Source = "system"
     label: str

@@ -47,8 +47,9 @@ from core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from core.llm_routes import OpenAICompatibleWire, ServerReplyError, TextSink, encode_json
+from core.llm_routes import OpenAICompatibleWire, ServerReplyError, encode_json
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
+from core.protocols import TextSink
 
 logger = logging.getLogger(__name__)
 

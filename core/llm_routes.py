@@ -14,12 +14,12 @@ import functools
 import json
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 
-TextSink = Callable[[str], None]
+from core.protocols import TextSink
 
 _MAX_ERROR_CHARS = 2000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,15 @@ class ToolCall(_Frozen):
     id: str
     name: str
     arguments: str = "{}"
+
+
+def decode_arguments(arguments: str) -> dict[str, Any]:
+    """Best-effort dict of a tool call's raw JSON arguments, for display (never raises)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class ChatMessage(_Frozen):

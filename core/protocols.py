@@ -19,8 +19,9 @@ WORKDIR = "/workspace"
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What one shell command produced. `output` is stdout and stderr interleaved, middle-truncated
-    to the sandbox's output limit; the whole text is in `full_output_path` when it was cut."""
+    """What one shell command produced: facts only (the bash tool puts them into words for the
+    model). `output` is stdout and stderr interleaved, middle-truncated to the sandbox's output
+    limit; the whole text is in `full_output_path` when it was cut."""
 
     output: str
     exit_code: int | None  # None when the command did not finish (timed out or interrupted)
@@ -28,7 +29,9 @@ class CommandResult:
     interrupted: bool = False
     truncated: bool = False
     full_output_path: Path | None = None
-    shell_restarted: bool = False  # the command ended the shell (e.g. `exit`); cwd and env were reset
+    # A new shell replaced the old one, so cwd and environment were reset: the command ended the
+    # shell (`exit 3`: exit_code 3), or, after a timeout or interrupt, it would not die.
+    shell_restarted: bool = False
 
 
 PathKind = Literal["file", "dir", "other"]

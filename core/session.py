@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.apply import apply_changes
 from core.changes import ChangeSet
-from core.changes import apply_changes as write_changes
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
 from core.errors import SessionBusyError, SessionError
@@ -43,7 +43,7 @@ STATE_AFTER = {"end_turn": "finished", "cancelled": "cancelled", "error": "error
 
 
 @dataclass(frozen=True)
-class Decision:
+class ApprovalDecision:
     allow: bool
     scope: ApprovalScope = "once"
     pattern: str | None = None  # the command prefix or path a scoped approval covers
@@ -75,7 +75,7 @@ class Session:
         self._sandbox_task: asyncio.Task[Sandbox] | None = None
         self._listeners: list[EventSink] = []
         self._turn: asyncio.Task[TurnEnded] | None = None
-        self._approvals: dict[str, asyncio.Future[Decision]] = {}
+        self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self.policy = Policy(settings.approval_mode)
         self.closed = False
         self.controller = Controller(
@@ -191,7 +191,7 @@ class Session:
 
     # ---- approvals -----------------------------------------------------------------------
     async def _approve(self, action: ToolCallEvent, verdict: Verdict) -> bool:
-        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()
         self._approvals[action.call_id] = future
         self.emit(
             ApprovalRequested(
@@ -225,7 +225,7 @@ class Session:
     def pending_approvals(self) -> list[str]:
         return list(self._approvals)
 
-    def decide(self, call_id: str, decision: Decision) -> None:
+    def decide(self, call_id: str, decision: ApprovalDecision) -> None:
         future = self._approvals.get(call_id)
         if future is None or future.done():
             raise SessionError(f"no approval is pending for tool call {call_id!r} in session {self.id}")
@@ -243,9 +243,7 @@ class Session:
         if paths is not None:
             wanted = set(paths)
             changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
-        written = write_changes(self.workspace, changes, force=force)
-        await (await self.sandbox()).mark_synced(changes)
-        return written
+        return await apply_changes(self.workspace, await self.sandbox(), changes, force=force)
 
     # ---- closing -------------------------------------------------------------------------
     async def close(self) -> None:

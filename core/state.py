@@ -1,11 +1,11 @@
-"""A session's state as a pure function of its events: `SessionState.apply` is used both live and
+"""A session's state as a pure function of its events: `SessionStatus.apply` is used both live and
 when a log is replayed, so a loaded session is exactly the session that was written."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.events import Event, SessionState, ToolCallEvent, UserMessage
+from core.events import Event, SessionStatus, ToolCallEvent, UserMessage
 from core.messages import ChatMessage, ToolCall, Usage
 
 
@@ -27,7 +27,7 @@ def render_user_message(event: UserMessage) -> str:
 class State:
     messages: list[ChatMessage] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    status: SessionState = "idle"
+    status: SessionStatus = "idle"
     last_seq: int = -1
     turns: int = 0
     pending_calls: dict[str, ToolCallEvent] = field(default_factory=dict)  # call_id -> action without result

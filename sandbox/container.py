@@ -17,6 +17,7 @@ import docker
 import docker.errors
 import requests
 
+from core.config import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
 from sandbox.workspace_copy import DEFAULT_EXCLUDES
 
@@ -56,12 +57,12 @@ class SandboxSettings:
 
     image: str
     network: bool = False
-    memory: str = "2g"
-    cpus: float = 2.0
-    pids_limit: int = 512
+    memory: str = DEFAULT_MEMORY
+    cpus: float = DEFAULT_CPUS
+    pids_limit: int = DEFAULT_PIDS_LIMIT
     uid: int = 1000
     gid: int = 1000
-    output_limit: int = 30_000
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
     kill_grace: float = 2.0
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     environment: Mapping[str, str] = field(default_factory=lambda: dict(SANDBOX_ENV))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.changes import ChangeSet, md5
+from core.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
 from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.change_scan import compute_changes, parse_md5sum
@@ -30,7 +30,6 @@ from sandbox.container import (
 )
 from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
 from sandbox.file_channel import FileChannel
-from sandbox.image import DEFAULT_IMAGE
 from sandbox.persistent_shell import PersistentShell
 from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive
 
@@ -185,7 +184,7 @@ class DockerSandbox:
 class DockerSandboxFactory:
     """Makes a `DockerSandbox` per session; implements core.protocols.SandboxFactory.
 
-    `image` defaults to $SIDEHAND_SANDBOX_IMAGE, else sidehand/base:bookworm. The engine is contacted
+    `image` and the limits default to the settings' defaults (core.config). The engine is contacted
     on the first call (not at construction), and orphaned containers of dead Sidehand processes on
     this machine are removed then, once per process."""
 
@@ -194,17 +193,17 @@ class DockerSandboxFactory:
         image: str | None = None,
         *,
         network: bool = False,
-        memory: str = "2g",
-        cpus: float = 2.0,
-        pids_limit: int = 512,
+        memory: str = DEFAULT_MEMORY,
+        cpus: float = DEFAULT_CPUS,
+        pids_limit: int = DEFAULT_PIDS_LIMIT,
         uid: int = 1000,
-        output_limit: int = 30_000,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
         excludes: Sequence[str] = DEFAULT_EXCLUDES,
         docker_client: Any = None,
         kill_grace: float = 2.0,
     ) -> None:
         self.settings = SandboxSettings(
-            image=image or os.environ.get("SIDEHAND_SANDBOX_IMAGE") or DEFAULT_IMAGE,
+            image=image or DEFAULT_IMAGE,
             network=network,
             memory=memory,
             cpus=cpus,

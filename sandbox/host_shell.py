@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from core.config import DEFAULT_OUTPUT_LIMIT
 from sandbox.persistent_shell import KILL_TREE_SCRIPT, PersistentShell
 
 
@@ -78,7 +79,7 @@ class HostShell(PersistentShell):
     """A persistent bash on the host, started in `cwd`. No isolation at all: baseline and tests only."""
 
     def __init__(
-        self, cwd: Path, *, env: Mapping[str, str] | None = None, output_limit: int = 30_000
+        self, cwd: Path, *, env: Mapping[str, str] | None = None, output_limit: int = DEFAULT_OUTPUT_LIMIT
     ) -> None:
         environment = dict(os.environ if env is None else env)
 

@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.config import DEFAULT_IMAGE
+
 log = logging.getLogger(__name__)
 
-DEFAULT_IMAGE = "sidehand/base:bookworm"
 # What an agent needs beyond a POSIX shell: bash for the persistent shell, python3 and git for
 # everyday tasks, procps to see processes. coreutils (base64, md5sum) come with minbase.
 BASE_PACKAGES = ("bash", "python3", "git", "procps", "ca-certificates", "patch")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from core.config import DEFAULT_OUTPUT_LIMIT
 from core.errors import SandboxError
 from core.output import OutputCollector
 from core.protocols import CommandResult
@@ -108,16 +109,6 @@ class ShellProcess(Protocol):
 
 SpawnShell = Callable[[], Awaitable[ShellProcess]]
 
-TIMEOUT_NOTE = "[command timed out after {seconds:g} s and was stopped]"
-INTERRUPT_NOTE = "[command interrupted]"
-STUCK_NOTE = (
-    "[the command did not stop when its processes were killed: the shell was restarted, so the "
-    "working directory and environment were reset]"
-)
-EXITED_NOTE = (
-    "[the shell exited{status}; a new shell was started, so the working directory and environment were reset]"
-)
-
 
 @dataclass
 class _LiveShell:
@@ -130,7 +121,9 @@ class PersistentShell:
     """Runs commands in one shell process, one at a time, restarting it when a command ends or
     wedges it. `kill_grace`: how long a killed command may take to give its marker back."""
 
-    def __init__(self, spawn: SpawnShell, *, output_limit: int = 30_000, kill_grace: float = 2.0) -> None:
+    def __init__(
+        self, spawn: SpawnShell, *, output_limit: int = DEFAULT_OUTPUT_LIMIT, kill_grace: float = 2.0
+    ) -> None:
         self._spawn = spawn
         self._output_limit = output_limit
         self._kill_grace = kill_grace
@@ -185,33 +178,27 @@ class PersistentShell:
         nonce = new_nonce()
         timed_out = restarted = False
         exit_code: int | None = None
-        note = ""
         try:
             await live.process.send(framed_command(command, nonce))
             try:
                 async with asyncio.timeout(timeout):
                     exit_code = int(await live.reader.read_until(nonce, collector.feed))
             except TimeoutError:
-                timed_out, note = True, TIMEOUT_NOTE.format(seconds=timeout)
-                if not await self._stop_command(live, nonce, collector.feed):
-                    restarted, note = True, f"{note}\n{STUCK_NOTE}"
+                timed_out = True
+                restarted = not await self._stop_command(live, nonce, collector.feed)
         except ShellEndedError:
             exit_code = await live.process.exit_code()
             restarted = True
-            status = "" if exit_code is None else f" with status {exit_code}"
-            note = STUCK_NOTE if self._interrupted else EXITED_NOTE.format(status=status)
             await self._restart(kill_old=False)
         except asyncio.CancelledError:
             # The caller gave up; the command may still run. The next run() stops it and skips its
             # output, so this command's late output never shows up as the next command's.
             self._abandoned_nonce = nonce
             raise
-        if self._interrupted:
-            exit_code, note = None, f"{INTERRUPT_NOTE}\n{note}" if restarted else INTERRUPT_NOTE
-        elif timed_out:
+        if self._interrupted or timed_out:
             exit_code = None
         return CommandResult(
-            output=_with_note(collector.text(), note),
+            output=collector.text(),
             exit_code=exit_code,
             timed_out=timed_out,
             interrupted=self._interrupted,
@@ -275,10 +262,3 @@ class PersistentShell:
 
 def _discard(_: bytes) -> None:
     return None
-
-
-def _with_note(output: str, note: str) -> str:
-    """Append a note of ours on its own line."""
-    if not note:
-        return output
-    return f"{output}\n{note}" if output and not output.endswith("\n") else output + note

@@ -16,7 +16,7 @@ from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
 from core.protocols import Sandbox
-from core.session import Decision, Session
+from core.session import ApprovalDecision, Session
 from sidehand.progress import ProgressPrinter
 
 EXIT_CODES = {"end_turn": 0, "cancelled": 130, "max_iterations": 3, "budget": 4, "error": 1, "stuck": 5}
@@ -83,7 +83,7 @@ async def _ask(session: Session, event: ApprovalRequested) -> None:
     sys.stderr.write(f"Allow {event.tool} {event.arguments}? [y]es once / [a]lways this session / [n]o: ")
     sys.stderr.flush()
     answer = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
-    decision = Decision(
+    decision = ApprovalDecision(
         allow=answer in ("y", "yes", "a", "always"), scope="session" if answer.startswith("a") else "once"
     )
     with contextlib.suppress(SidehandError):

@@ -127,3 +127,10 @@ def test_shipped_code_never_selects_the_fakes() -> None:
     assert users == []
     switches = [str(p.relative_to(ROOT)) for p in shipped if "SIDEHAND_TEST" in p.read_text()]
     assert switches == []
+
+
+def test_only_core_apply_writes_changes_to_the_workspace() -> None:
+    """Accepting is "write, then mark synced" in one place (core/apply.py), for every front."""
+    shipped = [p for package in PACKAGES for p in sources(package)]
+    writers = [str(p.relative_to(ROOT)) for p in shipped if "write_changes(" in p.read_text()]
+    assert writers == ["core/apply.py", "core/changes.py"]

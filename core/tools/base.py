@@ -97,12 +97,3 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
                 else f"{where}: {err['msg']}"
             )
         raise ToolCallError(f"Invalid arguments for tool {call.name!r}: {'; '.join(problems)}.") from exc
-
-
-def decode_arguments(arguments: str) -> dict[str, Any]:
-    """Best-effort dict of the raw arguments, for policy and display (never raises)."""
-    try:
-        value = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

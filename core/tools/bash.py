@@ -42,6 +42,7 @@ class BashTool(Tool):
             params.command, timeout=timeout, output_path=ctx.outputs_dir / f"{ctx.call_id}.txt"
         )
         notes = []
+        stopped = result.timed_out or result.interrupted
         if result.timed_out:
             notes.append(
                 f"[The command timed out after {timeout:g}s and was killed. "
@@ -49,7 +50,12 @@ class BashTool(Tool):
             )
         elif result.interrupted:
             notes.append("[The command was interrupted.]")
-        if result.shell_restarted:
+        if result.shell_restarted and stopped:
+            notes.append(
+                "[The command did not stop when its processes were killed: the shell was restarted, "
+                "so cwd and environment were reset.]"
+            )
+        elif result.shell_restarted:
             notes.append("[The shell exited and was restarted: cwd and environment were reset.]")
         if result.exit_code is not None:
             notes.append(f"[exit code: {result.exit_code}]")

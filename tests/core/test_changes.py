@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from core.changes import ChangeSet, apply_changes, make_change
+from core.changes import ChangeSet, make_change, write_changes
 from core.errors import ConflictError, UnsafePathError
 
 
@@ -29,7 +29,7 @@ def test_apply_writes_and_deletes(tmp_path: Path) -> None:
             make_change("mod.sh", b"echo 1\n", b"echo 2\n"),
         )
     )
-    assert apply_changes(tmp_path, changes) == ["new/dir/a.txt", "old.txt", "mod.sh"]
+    assert write_changes(tmp_path, changes) == ["new/dir/a.txt", "old.txt", "mod.sh"]
     assert (tmp_path / "new/dir/a.txt").read_text() == "hi\n"
     assert not (tmp_path / "old.txt").exists()
     assert (tmp_path / "mod.sh").read_text() == "echo 2\n"
@@ -42,17 +42,17 @@ def test_conflict_writes_nothing(tmp_path: Path) -> None:
         files=(make_change("b.txt", None, b"new\n"), make_change("a.txt", b"original\n", b"agent\n"))
     )
     with pytest.raises(ConflictError, match=r"a\.txt"):
-        apply_changes(tmp_path, changes)
+        write_changes(tmp_path, changes)
     assert not (tmp_path / "b.txt").exists()
     assert (tmp_path / "a.txt").read_text() == "user edited\n"
-    apply_changes(tmp_path, changes, force=True)
+    write_changes(tmp_path, changes, force=True)
     assert (tmp_path / "a.txt").read_text() == "agent\n"
 
 
 @pytest.mark.parametrize("bad", ["../escape.txt", "/etc/passwd", "a/../../x", ""])
 def test_paths_outside_the_workspace_are_refused(tmp_path: Path, bad: str) -> None:
     with pytest.raises(UnsafePathError):
-        apply_changes(tmp_path / "ws", ChangeSet(files=(make_change(bad, None, b"x"),)))
+        write_changes(tmp_path / "ws", ChangeSet(files=(make_change(bad, None, b"x"),)))
 
 
 def test_symlinked_folder_leading_out_is_refused(tmp_path: Path) -> None:
@@ -60,5 +60,5 @@ def test_symlinked_folder_leading_out_is_refused(tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     (tmp_path / "ws" / "link").symlink_to(tmp_path / "outside")
     with pytest.raises(UnsafePathError):
-        apply_changes(tmp_path / "ws", ChangeSet(files=(make_change("link/x.txt", None, b"x"),)))
+        write_changes(tmp_path / "ws", ChangeSet(files=(make_change("link/x.txt", None, b"x"),)))
     assert not (tmp_path / "outside" / "x.txt").exists()

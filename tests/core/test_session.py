@@ -1,20 +1,24 @@
 """The controller and session API with in-process fakes (the Docker + litellm path is in tests/e2e)."""
 
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import model_validator
 
 from core.config import Settings
 from core.errors import LLMConnectionError, LLMError, SessionError
 from core.eventlog import EventLogError
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
-from core.session import Decision
+from core.session import ApprovalDecision
 from core.sessions import SessionManager
 from core.testing.fake_sandbox import InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM, call, reply
+from core.tools import Observation, Params, Tool, ToolContext
 
 
 def make_manager(
@@ -184,7 +188,9 @@ async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(
         if isinstance(event, ApprovalRequested):
             asked.append(event.call_id)
             decision = (
-                Decision(allow=False) if event.call_id == "c1" else Decision(allow=True, scope="session")
+                ApprovalDecision(allow=False)
+                if event.call_id == "c1"
+                else ApprovalDecision(allow=True, scope="session")
             )
             asyncio.get_running_loop().call_soon(session.decide, event.call_id, decision)
 
@@ -196,7 +202,7 @@ async def test_ask_policy_waits_for_a_decision_and_remembers_session_scope(
     kinds = [e.kind for e in session.store.events(session.id)]
     assert kinds.count("approval_rejected") == 1 and kinds.count("approval_granted") == 1
     with pytest.raises(SessionError):
-        session.decide("c1", Decision(allow=True))
+        session.decide("c1", ApprovalDecision(allow=True))
     await manager.aclose()
 
 
@@ -318,4 +324,46 @@ async def test_apply_changes_writes_the_host_workspace(tmp_path: Path, workspace
     assert await session.apply_changes() == ["keep.txt"]
     assert (workspace / "keep.txt").read_text() == "new\n"
     assert (await session.changes()).files == ()
+    await manager.aclose()
+
+
+async def test_each_tool_call_is_parsed_once(tmp_path: Path, workspace: Path) -> None:
+    validations: list[str] = []
+
+    class CountedParams(Params):
+        text: str
+
+        @model_validator(mode="after")
+        def count(self) -> CountedParams:
+            validations.append(self.text)
+            return self
+
+    class EchoTool(Tool):
+        name = "echo"
+        description = "Echo the text."
+        params = CountedParams
+
+        def title(self, params: Params) -> str:
+            return "echo"
+
+        async def execute(self, params: Params, ctx: ToolContext) -> Observation:
+            assert isinstance(params, CountedParams)
+            return Observation(params.text)
+
+    llm = ScriptedLLM([reply(None, call("echo", {"text": "hi"})), reply("Done.")])
+
+    async def sandbox_factory(workspace: Path, session_id: str) -> InMemorySandbox:
+        return InMemorySandbox()
+
+    settings = Settings(model="scripted", sessions_dir=tmp_path / "sessions", approval_mode="always")
+    manager = SessionManager(settings, sandbox_factory, lambda _: llm, lambda: {"echo": EchoTool()})
+    session = await manager.create(workspace)
+    session.subscribe(
+        lambda e: session.decide(e.call_id, ApprovalDecision(allow=True))
+        if isinstance(e, ApprovalRequested)
+        else None
+    )
+    end = await session.prompt("echo hi")
+    assert end.stop_reason == "end_turn"
+    assert validations == ["hi"]  # title, policy and execution all used the one parse
     await manager.aclose()

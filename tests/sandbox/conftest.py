@@ -11,8 +11,8 @@ import docker.errors
 import pytest
 import requests
 
+from core.config import DEFAULT_IMAGE
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
-from sandbox.image import DEFAULT_IMAGE
 
 OUTPUT_LIMIT = 2_000
 

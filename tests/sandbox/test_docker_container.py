@@ -14,10 +14,10 @@ from typing import Any
 import docker.errors
 import pytest
 
+from core.config import DEFAULT_IMAGE, Settings
 from core.errors import SandboxError
 from sandbox.container import KEEP_ALIVE, LABEL
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory, reap_orphans
-from sandbox.image import DEFAULT_IMAGE
 
 pytestmark = pytest.mark.docker
 
@@ -37,8 +37,8 @@ async def test_hardened_by_default(sandbox: DockerSandbox, docker_client: Any) -
     assert host_config["CapDrop"] == ["ALL"]
     assert host_config["SecurityOpt"] == ["no-new-privileges"]
     assert (host_config["PidsLimit"], host_config["Memory"], host_config["NanoCpus"]) == (
-        512,
-        2 * 1024**3,
+        1024,
+        4 * 1024**3,
         2_000_000_000,
     )
 
@@ -135,3 +135,15 @@ async def test_four_sandboxes_at_once_are_independent(factory: DockerSandboxFact
         assert len({box.container_id for box in boxes}) == 4
     finally:
         await asyncio.gather(*(box.close() for box in boxes))
+
+
+def test_the_sandbox_defaults_are_the_settings_defaults() -> None:
+    made = DockerSandboxFactory().settings
+    settings = Settings()
+    assert (made.image, made.memory, made.cpus, made.pids_limit, made.output_limit) == (
+        settings.sandbox_image,
+        settings.memory,
+        settings.cpus,
+        settings.pids_limit,
+        settings.output_limit,
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.changes import apply_changes, check_conflicts, md5
+from core.changes import check_conflicts, md5, write_changes
 from sandbox.docker_sandbox import DockerSandbox
 
 pytestmark = pytest.mark.docker
@@ -122,7 +122,7 @@ async def test_changes_reports_added_modified_and_deleted(sandbox: DockerSandbox
     assert (data.binary, data.diff, data.new_content) == (True, "", b"\0" * 100)
     assert deleted.diff == "--- a/pkg/mod.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-def f():\n-    return 1\n"
     assert (deleted.new_content, deleted.base_md5) == (None, md5(b"def f():\n    return 1\n"))
-    apply_changes(workspace, changes)
+    write_changes(workspace, changes)
     assert (workspace / "new" / "a.txt").read_text() == "hi\n"
     assert not (workspace / "pkg" / "mod.py").exists()
 

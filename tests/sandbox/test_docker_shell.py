@@ -74,7 +74,6 @@ async def test_a_command_that_times_out_is_killed_and_the_shell_survives(sandbox
     assert result.timed_out and result.exit_code is None
     assert "before\n" in result.output
     assert "after\n" not in result.output
-    assert "timed out after 1 s" in result.output
     assert not result.shell_restarted
     after = await sandbox.run('pwd; echo "$KEPT"; ps -e -o args= | grep -c "^sleep 30$" || true')
     assert after.output.splitlines() == ["/workspace/pkg", "yes", "0"]
@@ -92,7 +91,6 @@ async def test_a_command_that_wedges_the_shell_restarts_it(sandbox: DockerSandbo
     await sandbox.run("cd pkg")
     result = await sandbox.run("trap '' USR2; while :; do :; done", timeout=0.5)
     assert result.timed_out and result.shell_restarted
-    assert "restarted" in result.output
     assert (await sandbox.run("pwd")).output == "/workspace\n"
 
 
@@ -100,7 +98,7 @@ async def test_exit_restarts_the_shell(sandbox: DockerSandbox) -> None:
     await sandbox.run("cd pkg")
     result = await sandbox.run("exit 3")
     assert (result.exit_code, result.shell_restarted) == (3, True)
-    assert "shell exited with status 3" in result.output
+    assert result.output == ""  # facts only: the bash tool says what happened, once
     after = await sandbox.run("pwd")
     assert (after.output, after.exit_code, after.shell_restarted) == ("/workspace\n", 0, False)
 
