@@ -118,7 +118,7 @@ def raw_httpx_call(client: httpx.Client, base_url: str, body: dict[str, Any]) ->
 
 def litellm_default_call(base_url: str, body: dict[str, Any]) -> Callable[[], object]:
     """litellm.completion on `openai/<name>`: the route through the openai SDK."""
-    litellm = load_litellm()
+    litellm = load_litellm().module
     kwargs = {
         "messages": body["messages"],
         "tools": body["tools"],
@@ -130,7 +130,7 @@ def litellm_default_call(base_url: str, body: dict[str, Any]) -> Callable[[], ob
 
 def litellm_hosted_vllm_call(base_url: str, body: dict[str, Any]) -> Callable[[], object]:
     """litellm.completion on `hosted_vllm/<name>` with a pooled litellm HTTPHandler."""
-    litellm = load_litellm()
+    litellm = load_litellm().module
     from litellm.llms.custom_httpx.http_handler import HTTPHandler
 
     handler = HTTPHandler(timeout=60.0)
@@ -140,7 +140,7 @@ def litellm_hosted_vllm_call(base_url: str, body: dict[str, Any]) -> Callable[[]
 
 def litellm_transform_call(client: httpx.Client, base_url: str, body: dict[str, Any]) -> Callable[[], object]:
     """litellm's provider config (transform_request / transform_response) over a pooled httpx client."""
-    litellm = load_litellm()
+    litellm = load_litellm().module
     from litellm.utils import ProviderConfigManager
 
     config: Any = ProviderConfigManager.get_provider_chat_config(

@@ -46,7 +46,7 @@ def _load() -> None:
     try:
         import sandbox.docker_sandbox  # noqa: F401
         from core.llm import load_litellm
-        from core.llm_routes import tls_context
+        from core.llm.wire import tls_context
 
         load_litellm()
         tls_context()

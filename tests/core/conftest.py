@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.llm import LiteLLMClient, Route
+from core.llm import LiteLLMClient, RouteName
 from core.testing.scripted_server import ScriptedLLMServer
 
 TEST_KEY = "sk-test-secret-key-1234"
@@ -22,15 +22,15 @@ def server() -> Iterator[ScriptedLLMServer]:
 
 
 @pytest.fixture(params=["openai_compatible", "litellm"])
-def route(request: pytest.FixtureRequest) -> Route:
+def route(request: pytest.FixtureRequest) -> RouteName:
     """Both routes: the one Sidehand chooses for OpenAI-compatible servers, and litellm's default
     (`litellm.completion` on `openai/…`), which the first must match."""
-    value: Route = request.param
+    value: RouteName = request.param
     return value
 
 
 @pytest.fixture
-async def make_client(server: ScriptedLLMServer, route: Route) -> AsyncIterator[ClientFactory]:
+async def make_client(server: ScriptedLLMServer, route: RouteName) -> AsyncIterator[ClientFactory]:
     """Clients for `server` on `route` (fast retries), closed after the test."""
     clients: list[LiteLLMClient] = []
 

@@ -20,14 +20,9 @@ from core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from core.llm import (
-    LiteLLMClient,
-    Route,
-    _TextRelay,
-    choose_route,
-    load_litellm,
-)
-from core.llm_routes import encode_body, encode_json
+from core.llm import LiteLLMClient, RouteName, choose_route, load_litellm
+from core.llm.client import _TextRelay
+from core.llm.wire import MessageEncoder, encode_body, encode_json
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec
 from core.testing.scripted_server import Script, ScriptedLLMServer, ScriptedToolCall, Turn
 from tests.core.conftest import TEST_KEY, ClientFactory
@@ -112,7 +107,7 @@ async def test_replies_parse_into_our_types(server: ScriptedLLMServer, make_clie
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 async def test_routes_give_identical_replies(stream: bool) -> None:
-    results: dict[Route, list[LLMReply]] = {}
+    results: dict[RouteName, list[LLMReply]] = {}
     for route in ("openai_compatible", "litellm"):
         with ScriptedLLMServer(REPLIES) as srv:
             client = LiteLLMClient("openai/scripted", api_base=srv.base_url, api_key=TEST_KEY, route=route)
@@ -136,7 +131,7 @@ async def test_routes_give_identical_errors() -> None:
             Turn.say("too late", hold=True),
         )
     )
-    results: dict[Route, list[tuple[type[LLMError], str]]] = {}
+    results: dict[RouteName, list[tuple[type[LLMError], str]]] = {}
     for route in ("openai_compatible", "litellm"):
         with ScriptedLLMServer(failures) as srv:
             client = LiteLLMClient(
@@ -184,7 +179,7 @@ async def test_cost_comes_from_litellms_price_map(
 ) -> None:
     server.set_script(Script(turns=(Turn.say("a priced answer"),)))
     reply = await make_client("openai/gpt-4o").complete(MESSAGES, TOOLS)
-    prompt_cost, completion_cost = load_litellm().cost_per_token(
+    prompt_cost, completion_cost = load_litellm().module.cost_per_token(
         model="openai/gpt-4o",
         prompt_tokens=reply.usage.prompt_tokens,
         completion_tokens=reply.usage.completion_tokens,
@@ -215,15 +210,16 @@ async def test_request_carries_model_messages_tools_and_params(
 
 
 async def test_each_message_is_encoded_once_and_a_changed_one_anew(server: ScriptedLLMServer) -> None:
-    client = LiteLLMClient("openai/scripted", api_base=server.base_url, api_key=TEST_KEY)
+    encoder = MessageEncoder()
     history = list(MESSAGES)
-    first = client._encoded(history)
+    first = encoder.encode(history)
     assert [json.loads(b) for b in first] == [m.to_openai() for m in history]
     edited = history[1].model_copy(update={"content": "List the files, please."})
-    second = client._encoded([history[0], edited, *history[2:], ChatMessage(role="user", content="More.")])
+    second = encoder.encode([history[0], edited, *history[2:], ChatMessage(role="user", content="More.")])
     assert second[0] is first[0] and second[2] is first[2] and second[3] is first[3]  # reused
     assert json.loads(second[1])["content"] == "List the files, please."
     assert json.loads(second[4]) == {"role": "user", "content": "More."}
+    client = LiteLLMClient("openai/scripted", api_base=server.base_url, api_key=TEST_KEY)
     await client.complete([history[0], edited], TOOLS)  # the wire form is what the server gets
     assert server.requests[-1].body is not None
     assert server.requests[-1].body["messages"] == [history[0].to_openai(), edited.to_openai()]
@@ -508,6 +504,6 @@ async def test_concurrent_calls_on_one_client(server: ScriptedLLMServer, make_cl
         ("gpt-4o", "http://127.0.0.1:8080/v1", "litellm"),
     ],
 )
-def test_choose_route(model: str, api_base: str | None, expected: Route) -> None:
+def test_choose_route(model: str, api_base: str | None, expected: RouteName) -> None:
     assert choose_route(model, api_base) == expected
     assert LiteLLMClient(model, api_base=api_base).route == expected

@@ -12,7 +12,7 @@ def test_prefetch_loads_the_sandbox_litellm_and_tls_in_the_background() -> None:
         "import sys, threading\n"
         "from sidehand.wiring import prefetch\n"
         "from core.llm import litellm_loaded\n"
-        "from core.llm_routes import tls_context\n"
+        "from core.llm.wire import tls_context\n"
         "assert 'litellm' not in sys.modules and 'sandbox.docker_sandbox' not in sys.modules\n"
         "thread = prefetch()\n"
         "assert thread is not threading.current_thread() and prefetch() is thread  # once\n"

@@ -1,11 +1,13 @@
-"""The OpenAI-compatible wire: one chat-completions POST over a pooled httpx client.
+"""The OpenAI chat-completions wire format: messages encoded once, one POST over a pooled httpx
+client, a streamed reply assembled.
 
-Used by `core.llm` for generic OpenAI-compatible servers (llama.cpp, vLLM, Ollama, LM Studio, the
-scripted test server). Measured on 800-step histories, litellm's request transform costs more than
-the HTTP round trip itself and grows with every step, while our messages are already in the wire
-form; so the request is built and sent here, and `core.llm` hands the answer to litellm's response
-parser. This module knows HTTP and SSE, nothing of litellm; it returns a `chat.completion` dict
-(a streamed reply is assembled into the same shape) and raises httpx errors or `ServerReplyError`.
+Used by the openai_compatible route (core.llm.routes) for generic OpenAI-compatible servers
+(llama.cpp, vLLM, Ollama, LM Studio, the scripted test server). Measured on 800-step histories,
+litellm's request transform costs more than the HTTP round trip itself and grows with every step,
+while our messages are already in the wire form; so the request is built and sent here, and the
+route hands the answer to litellm's response parser. This module knows HTTP and SSE, nothing of
+litellm; it returns a `chat.completion` dict (a streamed reply is assembled into the same shape)
+and raises httpx errors or `ServerReplyError`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from core.messages import ChatMessage
 from core.protocols import TextSink
 
 _MAX_ERROR_CHARS = 2000
@@ -80,6 +83,28 @@ class OpenAICompatibleWire:
 
 def encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+class MessageEncoder:
+    """Each message's wire JSON, encoded once: kept from the last call for the same message objects
+    (messages are immutable; an edited one is a new object and is encoded anew). A session sends
+    the same history on every step, so a call costs its new messages, not the whole history."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[ChatMessage, bytes]] = {}  # id -> (message, its JSON)
+
+    def encode(self, messages: Sequence[ChatMessage]) -> list[bytes]:
+        previous = self._cache
+        cache: dict[int, tuple[ChatMessage, bytes]] = {}
+        out = []
+        for message in messages:
+            entry = previous.get(id(message))
+            if entry is None or entry[0] is not message:
+                entry = (message, encode_json(message.to_openai()))
+            cache[id(message)] = entry
+            out.append(entry[1])
+        self._cache = cache  # calls may overlap: the worst is a message encoded twice
+        return out
 
 
 def encode_body(params: dict[str, Any], messages: Sequence[bytes]) -> bytes:
