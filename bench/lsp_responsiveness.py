@@ -162,7 +162,8 @@ async def main(docker: bool) -> int:
             await stop(client)
         base = statistics.median(bare)
         init = statistics.median(inits)
-        print(f"`{' '.join(server_command()[-2:])}`, {START_RUNS} starts; medians (max):")
+        label = "sidehand lsp on the fakes" if fake_script else "sidehand lsp"
+        print(f"`{label}`, {START_RUNS} starts; medians (max):")
         print(f"  bare `python -c pass` start to exit:       {base:7.1f} ms ({max(bare):.1f})   baseline")
         print(
             f"  initialize answered after process start:   {init:7.1f} ms ({max(inits):.1f})   "

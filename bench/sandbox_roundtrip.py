@@ -65,7 +65,7 @@ def make_workspace(root: Path) -> Path:
 async def round_trips(factory: DockerSandboxFactory, workspace: Path, root: Path, iterations: int) -> None:
     host = HostShell(workspace)
     await host.start()
-    sandbox = await factory(workspace, "bench-roundtrip", root / "session")
+    sandbox = await factory(workspace, "bench-roundtrip")
     try:
         print(f"round trips, {iterations} iterations each     median        p90   ratio(median)")
         for label, command, target in (
@@ -101,7 +101,7 @@ async def start_ups(factory: DockerSandboxFactory, workspace: Path, root: Path, 
     closes: list[float] = []
     for n in range(starts):
         start = time.perf_counter()
-        sandbox = await factory(workspace, f"bench-start-{n}", root / "session")
+        sandbox = await factory(workspace, f"bench-start-{n}")
         before_command = time.perf_counter()
         result = await sandbox.run("echo ready")
         done = time.perf_counter()
@@ -136,7 +136,7 @@ async def main() -> None:
         root = Path(tmp)
         workspace = make_workspace(root)
         start = time.perf_counter()
-        first = await factory(workspace, "bench-first", root / "session")  # connects, reaps orphans
+        first = await factory(workspace, "bench-first")  # connects, reaps orphans
         print(
             f"first sandbox of the process (engine connect + orphan reap): {time.perf_counter() - start:.3f} s\n"
         )

@@ -93,7 +93,7 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
 
     async def factory(workspace: Path, session_id: str) -> Sandbox:
         boxes.append(TimedSandbox(await docker_factory(workspace, session_id)))
-        return boxes[-1]  # type: ignore[return-value]
+        return boxes[-1]
 
     llms: list[TimedLLM] = []
 

@@ -27,6 +27,7 @@ class InMemorySandbox:
         self.commands: list[str] = []
         self.interrupts = 0
         self.closed = False
+        self.running = asyncio.Event()  # set while a long command (`sleep ...`) runs
         self._interrupted = asyncio.Event()
 
     async def run(
@@ -35,10 +36,13 @@ class InMemorySandbox:
         self.commands.append(command)
         if command.startswith("sleep "):  # a long command that only interrupt() or the timeout ends
             self._interrupted.clear()
+            self.running.set()
             try:
                 await asyncio.wait_for(self._interrupted.wait(), timeout)
             except TimeoutError:
                 return CommandResult("", None, timed_out=True)
+            finally:
+                self.running.clear()
             return CommandResult("", None, interrupted=True)
         if self.handler is None:
             return CommandResult(f"ran: {command}\n", 0)

@@ -7,7 +7,6 @@ rewritten between sessions. `fakes=False` runs the real `sidehand lsp`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -59,17 +58,35 @@ class Editor:
         send: Any = self.client.protocol.send_request_async  # untyped in pytest-lsp
         return to_plain(await asyncio.wait_for(send(method, params), TIMEOUT))
 
-    async def wait_for(self, predicate: Callable[[], bool], what: str = "condition") -> None:
-        async def poll() -> None:
-            while not predicate():
+    async def wait_for(
+        self, predicate: Callable[[], bool], what: str = "condition", *, notification: str | None = None
+    ) -> None:
+        """Until `predicate()` holds, looked at again whenever our handlers record something, or,
+        for what pytest-lsp records itself (`window/showMessage`, `$/progress`), when a
+        `notification` of that method arrives. The wake-ups are set up before each look, so none
+        is missed."""
+
+        async def watch() -> None:
+            heard: asyncio.Future[Any] | None = None
+            while True:
                 self.changed.clear()
-                # notifications that pytest-lsp records itself (showMessage, $/progress) do not
-                # set `changed`: look again every 50 ms
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 0.05)
+                changed = asyncio.ensure_future(self.changed.wait())
+                wakers: list[asyncio.Future[Any]] = [changed]
+                if notification is not None:
+                    # Never cancelled: pytest-lsp would then fail to resolve it. A new wait for the
+                    # same method replaces it, unresolved.
+                    if heard is None or heard.done():
+                        heard = self.client.protocol.wait_for_notification_async(notification)
+                    wakers.append(heard)
+                try:
+                    if predicate():
+                        return
+                    await asyncio.wait(wakers, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
 
         try:
-            await asyncio.wait_for(poll(), TIMEOUT)
+            await asyncio.wait_for(watch(), TIMEOUT)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}") from None
 

@@ -93,13 +93,14 @@ async def test_progress_cancel_cancels_the_session(editor: Editor) -> None:
     await editor.client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=resolved.command.command, arguments=resolved.command.arguments)
     )
-    await editor.wait_for(lambda: bool(editor.client.progress_reports), "progress")
+    await editor.wait_for(lambda: bool(editor.client.progress_reports), "progress", notification="$/progress")
     await editor.wait_for(lambda: any(u["update"].get("status") == "in_progress" for u in editor.updates))
     (token,) = editor.client.progress_reports
     editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     await editor.wait_for(
         lambda: isinstance(editor.client.progress_reports[token][-1], types.WorkDoneProgressEnd),
         "progress end",
+        notification="$/progress",
     )
     end = editor.client.progress_reports[token][-1]
     assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "cancelled"

@@ -114,7 +114,9 @@ async def test_plain_client_gets_message_requests_and_bad_settings_are_shown(tmp
     options = {"approvalMode": "always", "apiKey": "sk-secret-123", "maxIterations": -5, "colour": "blue"}
     editor, client = await start_editor(tmp_path, options=options, capabilities=caps)
     try:
-        await editor.wait_for(lambda: len(client.messages) >= 2, "the settings messages")
+        await editor.wait_for(
+            lambda: len(client.messages) >= 2, "the settings messages", notification="window/showMessage"
+        )
         shown = " ".join(m.message for m in client.messages)
         assert "max_iterations (default used)" in shown and "unknown setting 'colour'" in shown
         assert "sk-secret-123" not in shown

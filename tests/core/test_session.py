@@ -10,7 +10,7 @@ import pytest
 from pydantic import model_validator
 
 from core.config import Settings
-from core.errors import LLMConnectionError, LLMError, SessionError
+from core.errors import LLMConnectionError, LLMError, SessionBusyError, SessionError
 from core.eventlog import EventLogError
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
@@ -143,7 +143,7 @@ async def test_cancel_kills_the_running_command(tmp_path: Path, workspace: Path)
     session.subscribe(lambda e: started.set() if e.kind == "tool_started" else None)
     turn = asyncio.create_task(session.prompt("wait"))
     await asyncio.wait_for(started.wait(), 5)
-    await asyncio.sleep(0)  # let the command start
+    await asyncio.wait_for(box.running.wait(), 5)
     await session.cancel()
     end = await asyncio.wait_for(turn, 5)
     assert end.stop_reason == "cancelled"
@@ -159,9 +159,11 @@ async def test_prompt_while_busy_is_refused(tmp_path: Path, workspace: Path) -> 
     manager, llm, _ = make_manager(tmp_path, [reply("ok")])
     llm.gate = asyncio.Event()
     session = await manager.create(workspace)
+    asked = asyncio.Event()
+    session.subscribe(lambda e: asked.set() if e.kind == "user_message" else None)
     turn = asyncio.create_task(session.prompt("one"))
-    await asyncio.sleep(0.01)
-    with pytest.raises(SessionError, match="already running a turn"):
+    await asyncio.wait_for(asked.wait(), 5)
+    with pytest.raises(SessionBusyError, match="already running a turn"):
         await session.prompt("two")
     llm.gate.set()
     assert (await turn).stop_reason == "end_turn"
@@ -359,9 +361,11 @@ async def test_each_tool_call_is_parsed_once(tmp_path: Path, workspace: Path) ->
     manager = SessionManager(settings, sandbox_factory, lambda _: llm, lambda: {"echo": EchoTool()})
     session = await manager.create(workspace)
     session.subscribe(
-        lambda e: session.decide(e.call_id, ApprovalDecision(allow=True))
-        if isinstance(e, ApprovalRequested)
-        else None
+        lambda e: (
+            session.decide(e.call_id, ApprovalDecision(allow=True))
+            if isinstance(e, ApprovalRequested)
+            else None
+        )
     )
     end = await session.prompt("echo hi")
     assert end.stop_reason == "end_turn"

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -19,6 +20,7 @@ from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
 from sidehand.wiring import build_manager
 from tests.e2e.conftest import CLI, cli_env, settings_for
+from tests.support.waits import wait_for_path
 
 pytestmark = pytest.mark.docker
 
@@ -193,20 +195,18 @@ async def test_failing_and_timed_out_commands(
 async def test_cancel_in_the_middle_of_a_long_command(
     server: ScriptedLLMServer, manager: SessionManager, workspace: Path
 ) -> None:
-    server.set_script(Script(turns=(Turn.call("bash", {"command": "sleep 61"}), Turn.say("never"))))
+    command = "touch /tmp/started && sleep 61"
+    server.set_script(Script(turns=(Turn.call("bash", {"command": command}), Turn.say("never"))))
     session = await manager.create(workspace)
-    started = asyncio.Event()
-    session.subscribe(lambda e: started.set() if e.kind == "tool_call" else None)
     turn = asyncio.create_task(session.prompt("wait"))
-    await asyncio.wait_for(started.wait(), 30)
-    await asyncio.sleep(0.5)  # let the command start in the container
+    sandbox = await session.sandbox()
+    await wait_for_path(sandbox, "/tmp/started", timeout=30)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await session.cancel()
     end = await asyncio.wait_for(turn, 15)
     assert end.stop_reason == "cancelled"
     assert loop.time() - t0 < 10
-    sandbox = await session.sandbox()
     after = await sandbox.run("ps -eo args | grep -c '^sleep 61' || true", timeout=10)
     assert after.output.strip() == "0"  # the command was killed, the shell still answers
 
@@ -226,19 +226,24 @@ def test_killed_process_session_loads_from_its_log(
         stderr=subprocess.PIPE,
         text=True,
     )
+    stderr = proc.stderr
+    assert stderr is not None
+    reader = ThreadPoolExecutor(1)
     try:
-        server.wait_until(lambda: len(server.requests) >= 2, timeout=90)
+        # The progress line of the second call is printed once its event is in the log.
+        running = reader.submit(lambda: any("▸ bash: sleep 120" in line for line in stderr))
+        assert running.result(timeout=90), "the CLI ended without running `sleep 120`"
         store, session_id = only_session(tmp_path)
-        deadline = 60.0
-        while deadline > 0 and '"sleep 120"' not in store.log_path(session_id).read_text():
-            deadline -= 0.1
-            subprocess.run(["sleep", "0.1"], check=True)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+            proc.wait(timeout=10)
+        reader.shutdown()  # the reader sees the end of stderr once the process is gone
+        for pipe in (proc.stdout, stderr):
+            if pipe is not None:
+                pipe.close()
     before = store.events(session_id)
     assert [r.output.splitlines()[0] for r in results(before)] == ["first"]
     client = docker.from_env()

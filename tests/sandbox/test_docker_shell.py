@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from pathlib import Path
 
@@ -12,17 +11,9 @@ import pytest
 from core.errors import SandboxError
 from sandbox.docker_sandbox import DockerSandbox
 from tests.sandbox.conftest import OUTPUT_LIMIT
+from tests.support.waits import wait_for_path
 
 pytestmark = pytest.mark.docker
-
-
-async def wait_for_path(sandbox: DockerSandbox, path: str) -> None:
-    """Until `path` exists, asked over the file channel (which a running command does not block)."""
-    async with asyncio.timeout(10):
-        for _ in itertools.count():
-            if await sandbox.path_kind(path) is not None:
-                return
-            await asyncio.sleep(0.01)
 
 
 async def test_cwd_and_environment_persist(sandbox: DockerSandbox) -> None:

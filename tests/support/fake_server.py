@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.config import Settings
-from core.sessions import SessionManager
-from core.testing.fake_manager import build_fake_manager
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.sessions import SessionManager
 
 
 def main(argv: list[str]) -> int:
@@ -26,6 +27,10 @@ def main(argv: list[str]) -> int:
     args, rest = parser.parse_known_args(argv)
 
     def factory(settings: Settings) -> SessionManager:
+        # Imported when the first session needs it, as the real wiring is: the server's start-up
+        # (the early `initialize` answer above all) is the real one's.
+        from core.testing.fake_manager import build_fake_manager
+
         return build_fake_manager(settings, args.script)
 
     if args.front == "lsp":

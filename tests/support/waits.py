@@ -1,0 +1,18 @@
+"""Waiting on a sandbox, bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from core.protocols import Sandbox
+
+
+async def wait_for_path(sandbox: Sandbox, path: str, timeout: float = 10) -> None:
+    """Until `path` exists in the sandbox, asked over its file channel (which a running command
+    does not block): how a test knows a command it started has got that far."""
+    async with asyncio.timeout(timeout):
+        for _ in itertools.count():
+            if await sandbox.path_kind(path) is not None:
+                return
+            await asyncio.sleep(0.01)
