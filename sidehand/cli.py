@@ -5,7 +5,6 @@ when used, so that an editor's `sidehand lsp` starts without loading the core.""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -66,19 +65,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return mcp_main(argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     import asyncio
 
     from core.errors import SidehandError
+    from core.logging_config import configure_logging
+    from core.redaction import RedactSecrets
     from sidehand.commands import run_task, sandbox_command, sessions_command
 
+    redact = RedactSecrets()
+    configure_logging(verbose=args.verbose, redact=redact)
     try:
         if args.command == "run":
-            return asyncio.run(run_task(args))
+            return asyncio.run(run_task(args, redact))
         if args.command == "sessions":
             return sessions_command(args)
         if args.command == "sandbox":

@@ -16,6 +16,7 @@ from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
 from core.protocols import Sandbox
+from core.redaction import RedactSecrets
 from core.session import ApprovalDecision, Session
 from sidehand.progress import ProgressPrinter
 
@@ -26,12 +27,13 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     return {n: getattr(args, n, None) for n in ("model", "api_base", "sandbox_image", "network", *names)}
 
 
-async def run_task(args: argparse.Namespace) -> int:
+async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
     from sidehand.wiring import build_manager, prefetch
 
     overrides = _overrides(args, "max_iterations")
     overrides["approval_mode"] = "always" if args.confirm else "never"
     settings = load_settings(overrides, config_file=args.config)
+    redact.add(settings.secrets())
     settings.require_model()
     printer = ProgressPrinter(verbose=args.verbose)
     prefetch()  # seconds of imports, overlapped with the sandbox start
