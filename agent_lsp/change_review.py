@@ -8,17 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 
 from agent_lsp import protocol as p
 from agent_lsp.documents import host_text, open_version, path_to_uri
 from agent_lsp.errors import conflict, invalid_params, rpc_error
 from agent_lsp.hunks import Hunk, HunkMismatch, apply_hunks, parse_hunks, revert_hunks
 from agent_lsp.server import SidehandServer
-from core.apply import apply_changes
 from core.changes import ChangeSet, FileChange, make_change
 from core.errors import SidehandError
-from core.protocols import WORKDIR
+from core.paths import escape_path
 from core.session import Session
 
 log = logging.getLogger(__name__)
@@ -27,7 +25,7 @@ ANNOTATION = "sidehand"
 
 def file_json(change: FileChange) -> dict[str, Any]:
     return {
-        "path": change.path,
+        "path": change.shown_path,  # escaped where the name is not printable UTF-8 (core.paths)
         "status": change.status,
         "binary": change.binary,
         "diff": change.diff,
@@ -38,8 +36,9 @@ def file_json(change: FileChange) -> dict[str, Any]:
 
 
 def select(changes: ChangeSet, params: p.ChangesParams) -> list[tuple[FileChange, list[Hunk] | None]]:
-    """The chosen files, each with its chosen hunks (None: the whole file)."""
-    by_path = {c.path: c for c in changes.files}
+    """The chosen files, each with its chosen hunks (None: the whole file). Paths come as the
+    server listed them (escaped)."""
+    by_path = {c.shown_path: c for c in changes.files}
     if params.paths is None and params.hunks is None:
         return [(c, None) for c in changes.files]
     chosen: list[tuple[FileChange, list[Hunk] | None]] = []
@@ -105,16 +104,15 @@ class ChangeReview:
     async def _accept_on_disk(
         self, session: Session, whole: list[FileChange], partial: list[FileChange], force: bool
     ) -> dict[str, Any]:
+        written: list[str] = []
         try:
-            written = await session.apply_changes(force=force, paths=[c.path for c in whole]) if whole else []
-            if partial:
-                sandbox = await session.sandbox()
-                written += await apply_changes(
-                    session.workspace, sandbox, ChangeSet(files=tuple(partial)), force=True
-                )
+            if whole:
+                written += (await session.apply_changes(force=force, paths=[c.path for c in whole])).written
+            if partial:  # measured against the host's current text: no conflict to check
+                written += (await session.files.apply(ChangeSet(files=tuple(partial)))).written
         except SidehandError as exc:
             raise rpc_error(exc) from None
-        return {"applied": True, "written": written, "via": "disk"}
+        return {"applied": True, "written": [escape_path(p) for p in written], "via": "disk"}
 
     async def apply_through_editor(self, session: Session, changes: ChangeSet, force: bool) -> dict[str, Any]:
         """One workspace/applyEdit for the change set; files the client cannot take go to disk."""
@@ -129,18 +127,21 @@ class ChangeReview:
             applied, reason = bool(result.applied), result.failure_reason
         if applied:
             in_editor = [c for c in changes.files if c not in on_disk]
-            if in_editor:
-                await (await session.sandbox()).mark_synced(ChangeSet(files=tuple(in_editor)))
+            if in_editor:  # the editor holds them now: they are the bases
+                await session.files.set_bases({c.path: c.new_content for c in in_editor}, reason="apply")
                 written += [c.path for c in in_editor]
             if on_disk:
                 try:
-                    sandbox = await session.sandbox()
-                    written += await apply_changes(
-                        session.workspace, sandbox, ChangeSet(files=tuple(on_disk)), force=force
-                    )
+                    report = await session.files.apply(ChangeSet(files=tuple(on_disk)), force=force)
                 except SidehandError as exc:
                     raise rpc_error(exc) from None
-        return {"applied": applied, "written": written, "via": "editor", "failureReason": reason}
+                written += report.written
+        return {
+            "applied": applied,
+            "written": [escape_path(p) for p in written],
+            "via": "editor",
+            "failureReason": reason,
+        }
 
     def workspace_edit(
         self, session: Session, changes: ChangeSet, force: bool
@@ -242,26 +243,20 @@ class ChangeReview:
         """Revert the chosen files or hunks in the sandbox copy (the host is not touched)."""
         changes = await session.changes()
         chosen = select(changes, params)
-        sandbox = await session.sandbox()
-        reverted = []
+        files: dict[str, bytes | None] = {}
         for change, hunks in chosen:
-            target = f"{WORKDIR}/{change.path}"
-            if change.binary and hunks is None and change.status != "added":
-                raise JsonRpcException(
-                    code=p.REQUEST_FAILED, message=f"cannot revert binary file {change.path}"
-                )
-            if hunks is None and change.status == "added":
-                await sandbox.delete_file(target)
-            elif hunks is None:
-                await sandbox.write_file(target, (base_text(change) or "").encode())
-            else:
-                try:
-                    text = revert_hunks((change.new_content or b"").decode(), hunks)
-                except HunkMismatch as exc:
-                    raise conflict(f"{change.path}: {exc}") from None
-                await sandbox.write_file(target, text.encode())
-            reverted.append(change.path)
-        return {"reverted": reverted}
+            if hunks is None:
+                files[change.path] = await session.files.base_content(change.path)
+                continue
+            try:
+                files[change.path] = revert_hunks((change.new_content or b"").decode(), hunks).encode()
+            except HunkMismatch as exc:
+                raise conflict(f"{change.shown_path}: {exc}") from None
+        try:
+            await session.files.put(files, reason="reject")
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        return {"reverted": [escape_path(p) for p in files]}
 
 
 def register(server: SidehandServer) -> ChangeReview:

@@ -1,8 +1,8 @@
 """Open documents and paths: what the agent sees of the editor's buffers.
 
-The simplest honest version of the live mirror (a later issue): when a prompt starts, the unsaved
-text of every open document inside the session's workspace is written into the sandbox copy, and
-the sandbox is told that text is its new baseline (so it does not show up as the agent's change)."""
+An open buffer is what the user has for its file, saved or not: when a prompt starts, each open
+document inside the session's workspace becomes that file's base (the agent's changes are measured
+against it), and, unless the agent already changed the file, the sandbox's copy too."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import Workspace
 
-from core.changes import ChangeSet, make_change
-from core.protocols import WORKDIR, Sandbox
+from core.changes import md5
+from core.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +65,33 @@ def open_version(workspace: Workspace, uri: str) -> int | None:
     return doc.version if doc is not None else None
 
 
-async def push_open_documents(workspace: Workspace, root: Path, sandbox: Sandbox) -> list[str]:
-    """Write the open buffers under `root` into the sandbox where they differ. Returns their paths."""
-    synced = []
+async def push_open_documents(workspace: Workspace, session: Session) -> list[str]:
+    """Make the open buffers under the session's workspace the bases of their files (and the
+    sandbox's copies, where the agent has not changed them). Returns the paths that moved."""
+    state = session.state.workspace
+    changed = set(state.changed_paths())
+    copied = (await session.sandbox()).copied
+    copies: dict[str, bytes | None] = {}
+    bases: dict[str, bytes | None] = {}
     for uri, doc in list(workspace.text_documents.items()):
-        rel = relative_to(root, uri)
+        rel = relative_to(session.workspace, uri)
         if rel is None:
             continue
         data = doc.source.encode()
-        target = f"{WORKDIR}/{rel}"
-        try:
-            current: bytes | None = await sandbox.read_file(target)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            current = None
-        if current == data:
+        digest = md5(data)
+        if rel in changed:
+            base = state.base.get(rel)
+            if base is None or base.md5 != digest:
+                bases[rel] = data
             continue
-        await sandbox.write_file(target, data)
-        await sandbox.mark_synced(ChangeSet(files=(make_change(rel, current, data),)))
-        synced.append(rel)
-    if synced:
-        log.debug("wrote %d unsaved buffer(s) into the sandbox", len(synced))
-    return synced
+        ref = state.sandbox.get(rel)
+        held = ref.md5 if ref is not None else None if rel in state.sandbox else copied.get(rel)
+        if held != digest:
+            copies[rel] = data
+    if copies:
+        await session.files.put(copies, reason="buffer", as_base=True)
+    if bases:
+        await session.files.set_bases(bases, reason="buffer")
+    if copies or bases:
+        log.debug("took %d open buffer(s) as the user's version of their files", len(copies) + len(bases))
+    return sorted([*copies, *bases])

@@ -104,7 +104,7 @@ class SessionHub:
         cwd = uri_to_path(params.cwd) if params.cwd else self.server.workspace_root()
         if cwd is None:
             raise invalid_params("no workspace: pass `cwd`, or open a folder (rootUri / workspaceFolders)")
-        overrides = {"model": params.model, "approval_mode": params.approval_mode}
+        overrides: dict[str, Any] = {"model": params.model, "approval_mode": params.approval_mode}
         try:
             session = await self.server.manager().create(cwd, **overrides)
         except SidehandError as exc:
@@ -126,7 +126,7 @@ class SessionHub:
     async def run_turn(self, session: Session, text: str, context: list[ContextItem]) -> TurnEnded:
         self.attach(session)
         try:
-            await push_open_documents(self.server.workspace, session.workspace, await session.sandbox())
+            await push_open_documents(self.server.workspace, session)
         except Exception:
             log.warning(
                 "session %s: could not copy the open buffers into the sandbox", session.id, exc_info=True

@@ -46,9 +46,7 @@ class SidehandApp:
         self.tasks = TaskRegistry(
             self.manager, max_running=self.config.max_tasks, approval_timeout=self.config.approval_timeout
         )
-        self.sandboxes = SandboxRegistry(
-            self.manager.sandbox_factory, self.manager.settings, max_open=self.config.max_sandboxes
-        )
+        self.sandboxes = SandboxRegistry(self.manager, max_open=self.config.max_sandboxes)
         self.configured_roots = normalize_roots(self.config.roots)
 
     def known_roots(self) -> list[Path]:

@@ -22,6 +22,7 @@ TaskStatus = Literal[
     "stuck",
     "max_iterations",
     "budget",
+    "interrupted",
 ]
 ApplyMode = Literal["review", "auto"]
 SUMMARY_CHARS = 400
@@ -131,6 +132,9 @@ class TaskList(_Out):
 class ApplyResult(_Out):
     id: str
     written: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(
+        default_factory=dict, description="paths not written (partial apply), and why"
+    )
     remaining: list[str] = Field(default_factory=list, description="changed paths not applied yet")
     discarded: bool = False
 
@@ -138,8 +142,9 @@ class ApplyResult(_Out):
         if self.discarded:
             return f"{self.id}: changes discarded; the sandbox is closed"
         done = ", ".join(self.written) or "nothing"
+        refused = "".join(f"; refused {path}: {why}" for path, why in self.refused.items())
         rest = f"; still pending: {', '.join(self.remaining)}" if self.remaining else ""
-        return f"{self.id}: wrote {done}{rest}"
+        return f"{self.id}: wrote {done}{refused}{rest}"
 
 
 class SandboxInfo(_Out):
@@ -209,7 +214,7 @@ def file_briefs(changes: ChangeSet) -> list[FileChangeBrief]:
         removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
         out.append(
             FileChangeBrief(
-                path=change.path,
+                path=change.shown_path,
                 status=change.status,
                 added_lines=added,
                 removed_lines=removed,

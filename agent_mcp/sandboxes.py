@@ -1,6 +1,8 @@
 """A safe sandbox for other agents: a Docker sandbox mirroring a workspace, with Sidehand's own
-shell and editor tools (core.tools) but no Sidehand model. Nothing reaches the workspace until
-the client applies the sandbox's changes."""
+shell and editor tools (core.tools) but no Sidehand model. Each is a "sandbox" session of the
+core's: what the client changes is recorded in its log after every tool call, so its change set,
+its journaled apply and its resources (events, diff) work as a task's do. Nothing reaches the
+workspace until the client applies the sandbox's changes."""
 
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ from agent_mcp.models import (
     SearchResult,
     file_briefs,
 )
-from core.apply import apply_changes
-from core.changes import ChangeSet
-from core.config import Settings
 from core.errors import SidehandError
-from core.protocols import WORKDIR, Sandbox, SandboxFactory
+from core.paths import escape_path, unescape_path
+from core.protocols import WORKDIR
+from core.session import Session
+from core.sessions import SessionManager
 from core.tools import ToolContext
 from core.tools.bash import BashParams, BashTool
 from core.tools.editor import EditorParams, EditorTool
@@ -50,20 +52,17 @@ def sandbox_path(path: str) -> str:
 @dataclass
 class OpenSandbox:
     id: str
-    workspace: Path
-    sandbox: Sandbox
-    directory: Path
+    session: Session
     edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in its shell
 
 
 class SandboxRegistry:
-    def __init__(self, factory: SandboxFactory, settings: Settings, *, max_open: int = 8) -> None:
-        self.factory = factory
-        self.settings = settings
+    def __init__(self, manager: SessionManager, *, max_open: int = 8) -> None:
+        self.manager = manager
+        self.settings = manager.settings
         self.max_open = max_open
         self.open: dict[str, OpenSandbox] = {}
-        self.root = settings.sessions_dir.parent / "mcp-sandboxes"
         self._bash = BashTool()
         self._editor = EditorTool()
 
@@ -72,12 +71,14 @@ class SandboxRegistry:
             raise SandboxToolError(
                 f"{len(self.open)} sandboxes are open (the limit is {self.max_open}): close one with sandbox_close"
             )
-        sandbox_id = f"sbx-{secrets.token_hex(4)}"
-        directory = self.root / sandbox_id
-        directory.mkdir(parents=True, exist_ok=True)
-        sandbox = await self.factory(workspace, sandbox_id)
-        self.open[sandbox_id] = OpenSandbox(sandbox_id, workspace, sandbox, directory)
-        return SandboxInfo(sandbox_id=sandbox_id, workspace=str(workspace), workdir=WORKDIR)
+        session = await self.manager.create(workspace, kind="sandbox")
+        try:
+            await session.sandbox()
+        except BaseException:
+            await self.manager.close(session.id)
+            raise
+        self.open[session.id] = OpenSandbox(session.id, session)
+        return SandboxInfo(sandbox_id=session.id, workspace=str(session.workspace), workdir=WORKDIR)
 
     def get(self, sandbox_id: str) -> OpenSandbox:
         box = self.open.get(sandbox_id)
@@ -88,10 +89,10 @@ class SandboxRegistry:
             )
         return box
 
-    def _context(self, box: OpenSandbox) -> ToolContext:
+    async def _context(self, box: OpenSandbox) -> ToolContext:
         return ToolContext(
-            sandbox=box.sandbox,
-            outputs_dir=box.directory,
+            sandbox=await box.session.sandbox(),
+            outputs_dir=box.session.store.outputs_dir(box.id),
             call_id=f"mcp-{secrets.token_hex(6)}",
             command_timeout=self.settings.command_timeout,
             edit_history=box.edit_history,
@@ -100,14 +101,20 @@ class SandboxRegistry:
     async def run(self, sandbox_id: str, command: str, timeout: float | None) -> CommandOutput:
         box = self.get(sandbox_id)
         async with box.lock:
-            obs = await self._bash.execute(BashParams(command=command, timeout=timeout), self._context(box))
+            obs = await self._bash.execute(
+                BashParams(command=command, timeout=timeout), await self._context(box)
+            )
+            await box.session.files.record()
         return CommandOutput(
             output=obs.output, exit_code=obs.exit_code, timed_out=obs.timed_out, truncated=obs.truncated
         )
 
     async def editor(self, sandbox_id: str, params: EditorParams) -> EditorOutput:
         box = self.get(sandbox_id)
-        obs = await self._editor.execute(params, self._context(box))
+        async with box.lock:
+            obs = await self._editor.execute(params, await self._context(box))
+            if params.command != "view":
+                await box.session.files.record()
         if obs.error:
             raise SandboxToolError(obs.output)
         return EditorOutput(path=params.path, output=obs.output, diff=obs.diff)
@@ -116,14 +123,17 @@ class SandboxRegistry:
         """Create or overwrite a file (the editor's `create` refuses to overwrite; agents want both)."""
         box = self.get(sandbox_id)
         target = sandbox_path(path)
-        kind = await box.sandbox.path_kind(target)
-        if kind == "dir":
-            raise SandboxToolError(f"{target} is a folder: give a file path")
-        if kind == "file":
-            box.edit_history.setdefault(target, []).append(await box.sandbox.read_file(target))
-        else:
-            box.edit_history.setdefault(target, []).append(b"")
-        await box.sandbox.write_file(target, content.encode())
+        sandbox = await box.session.sandbox()
+        async with box.lock:
+            kind = await sandbox.path_kind(target)
+            if kind == "dir":
+                raise SandboxToolError(f"{target} is a folder: give a file path")
+            if kind == "file":
+                box.edit_history.setdefault(target, []).append(await sandbox.read_file(target))
+            else:
+                box.edit_history.setdefault(target, []).append(b"")
+            await sandbox.write_file(target, content.encode())
+            await box.session.files.record()
         verb = "overwrote" if kind == "file" else "created"
         return EditorOutput(path=target, output=f"{verb} {target} ({len(content.encode())} bytes)")
 
@@ -139,7 +149,8 @@ class SandboxRegistry:
             f" 2>/dev/null | head -n {max_results + 1}"
         )
         async with box.lock:
-            result = await box.sandbox.run(command, timeout=min(60.0, self.settings.command_timeout))
+            sandbox = await box.session.sandbox()
+            result = await sandbox.run(command, timeout=min(60.0, self.settings.command_timeout))
         matches = []
         for raw in result.output.splitlines():
             if (m := _GREP_LINE.match(raw)) is None:
@@ -150,28 +161,32 @@ class SandboxRegistry:
         return SearchResult(matches=matches[:max_results], truncated=len(matches) > max_results)
 
     async def diff(self, sandbox_id: str) -> DiffResult:
-        changes = await self.get(sandbox_id).sandbox.changes()
+        changes = await self.get(sandbox_id).session.changes()
         return DiffResult(files=file_briefs(changes), patch=changes.patch())
 
-    async def apply(self, sandbox_id: str, paths: list[str] | None, force: bool) -> ApplyResult:
-        box = self.get(sandbox_id)
-        changes = await box.sandbox.changes()
-        if paths is not None:
-            wanted = set(paths)
-            changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
-        written = await apply_changes(box.workspace, box.sandbox, changes, force=force)
-        remaining = await box.sandbox.changes()
-        return ApplyResult(id=sandbox_id, written=written, remaining=[c.path for c in remaining.files])
+    async def apply(
+        self, sandbox_id: str, paths: list[str] | None, force: bool, partial: bool
+    ) -> ApplyResult:
+        session = self.get(sandbox_id).session
+        wanted = None if paths is None else [unescape_path(p) for p in paths]
+        report = await session.apply_changes(paths=wanted, force=force, partial=partial)
+        remaining = await session.changes()
+        return ApplyResult(
+            id=sandbox_id,
+            written=[escape_path(p) for p in report.written],
+            refused={escape_path(p): why for p, why in report.refused.items()},
+            remaining=[c.shown_path for c in remaining.files],
+        )
 
     async def close(self, sandbox_id: str) -> None:
         box = self.open.pop(sandbox_id, None)
         if box is None:
             raise SandboxToolError(f"unknown sandbox {sandbox_id!r} (already closed?)")
-        await box.sandbox.close()
+        await self.manager.close(sandbox_id)
 
     async def aclose(self) -> None:
         boxes, self.open = list(self.open.values()), {}
-        results = await asyncio.gather(*(b.sandbox.close() for b in boxes), return_exceptions=True)
+        results = await asyncio.gather(*(self.manager.close(b.id) for b in boxes), return_exceptions=True)
         for box, result in zip(boxes, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("sandbox %s did not close cleanly: %s", box.id, result)

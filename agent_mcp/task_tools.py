@@ -202,13 +202,19 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         force: Annotated[
             bool, Field(False, description="Overwrite files that changed on the host meanwhile")
         ] = False,
+        partial: Annotated[
+            bool,
+            Field(False, description="Write the files that can be written, and list the refused ones"),
+        ] = False,
     ) -> Annotated[CallToolResult, ApplyResult]:
         """Write a finished task's (or a sandbox's) changes to the workspace. Refused, with nothing
-        written, when a host file changed since the sandbox copied it (unless `force`)."""
+        written, when a file changed on the host since the sandbox copied it (unless `force`) or
+        cannot be written safely (a symlink, a folder or a special file in the way), unless
+        `partial`: then the other files are written and the refused ones listed with the reason."""
         with tool_errors():
             if id in app.sandboxes.open:
-                return result(await app.sandboxes.apply(id, paths, force))
-            return result(await app.tasks.apply(id, paths, force))
+                return result(await app.sandboxes.apply(id, paths, force, partial))
+            return result(await app.tasks.apply(id, paths, force, partial))
 
     @tool(server, title="Discard a task's changes")
     async def discard_changes(id: TaskId) -> Annotated[CallToolResult, ApplyResult]:

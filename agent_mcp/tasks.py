@@ -30,6 +30,7 @@ from core.changes import ChangeSet
 from core.config import ApprovalMode
 from core.errors import SessionError, SidehandError
 from core.events import NOT_PERSISTED, ApprovalRequested, Event, TurnEnded
+from core.paths import escape_path, unescape_path
 from core.session import ApprovalDecision, Session
 from core.sessions import SessionManager
 
@@ -44,6 +45,7 @@ ENDED: dict[str, TaskStatus] = {
     "stuck": "stuck",
     "max_iterations": "max_iterations",
     "budget": "budget",
+    "interrupted": "interrupted",
 }
 
 
@@ -95,7 +97,8 @@ class McpTask:
         self.change_state = "pending" if self.changes.files else "none"
         if self.apply == "auto" and self.changes.files:
             try:
-                self.applied = await self.session.apply_changes()
+                report = await self.session.apply_changes()
+                self.applied = [escape_path(p) for p in report.written]
                 self.change_state = "applied"
             except SidehandError as exc:  # a conflict: leave the change set for review
                 self.apply_error = str(exc)
@@ -256,19 +259,28 @@ class TaskRegistry:
             raise TaskError(f"the changes of task {task_id} were discarded")
         return task
 
-    async def apply(self, task_id: str, paths: Sequence[str] | None, force: bool) -> ApplyResult:
+    async def apply(
+        self, task_id: str, paths: Sequence[str] | None, force: bool, partial: bool
+    ) -> ApplyResult:
         task = self._finished(task_id, "apply")
         session = task.session
         if session.closed:
             return ApplyResult(id=task_id)
-        written = await session.apply_changes(force=force, paths=paths)
+        wanted = None if paths is None else [unescape_path(p) for p in paths]
+        report = await session.apply_changes(force=force, paths=wanted, partial=partial)
+        written = [escape_path(p) for p in report.written]
         task.applied += written
         remaining = await session.changes()
         task.changes = remaining if remaining.files else task.changes
         task.change_state = "pending" if remaining.files else "applied"
         if not remaining.files:
             await self.manager.close(task_id)  # nothing left to review: free the sandbox
-        return ApplyResult(id=task_id, written=written, remaining=[c.path for c in remaining.files])
+        return ApplyResult(
+            id=task_id,
+            written=written,
+            refused={escape_path(p): why for p, why in report.refused.items()},
+            remaining=[c.shown_path for c in remaining.files],
+        )
 
     async def discard(self, task_id: str) -> ApplyResult:
         task = self._finished(task_id, "discard")

@@ -107,7 +107,7 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
     (workspace / "README.md").write_text("bench\n")
     session = await manager.create(workspace)
     await session.sandbox()
-    await session.llm.complete(
+    await session.controller.llm.complete(
         [ChatMessage(role="user", content="warm up")], []
     )  # imports litellm, opens the connection
     llms[0].calls.clear()

@@ -1,32 +1,45 @@
-"""The change set: what the sandbox changed in its copy of the workspace, and applying it to the host.
+"""The change set: what the sandbox changed in its copy of the workspace, as files with diffs.
 
-The user's files are written only here, and only through `write_changes` (which the fronts reach
-through `core.apply.apply_changes`)."""
+Writing it to the user's files is `core.apply`'s job. Paths are workspace-relative POSIX `str`s
+that may hold undecodable bytes (core.paths): patches quote them as git does; displays escape them."""
 
 from __future__ import annotations
 
+import base64
 import difflib
 import hashlib
-import os
-from pathlib import Path, PurePosixPath
+import zlib
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.errors import ConflictError, UnsafePathError
+from core.paths import escape_path, git_quote
 
 ChangeStatus = Literal["added", "modified", "deleted"]
 
 
 class FileChange(BaseModel):
+    """One file's change. `path` may hold undecodable bytes (surrogateescape): use
+    `escape_path(path)` wherever it leaves for JSON or a person."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str  # relative to the workspace root, POSIX separators
     status: ChangeStatus
-    diff: str  # unified diff; empty for binary files
+    diff: str  # unified diff (git-quoted names); a git binary patch for binary files
     binary: bool = False
     new_content: bytes | None = None  # None for deletions
     base_md5: str | None = None  # md5 of the host file the change was made against (None: absent)
+
+    @property
+    def shown_path(self) -> str:
+        return escape_path(self.path)
+
+    @property
+    def line(self) -> str:
+        """ "A path" / "M path" / "D path", as summaries list it."""
+        return f"{self.status[0].upper()} {self.shown_path}"
 
 
 class ChangeSet(BaseModel):
@@ -37,17 +50,23 @@ class ChangeSet(BaseModel):
     def summary(self) -> str:
         if not self.files:
             return "no changes"
-        return ", ".join(f"{c.status[0].upper()} {c.path}" for c in self.files)
+        return ", ".join(c.line for c in self.files)
 
     def patch(self) -> str:
+        """The whole change set as one patch `git apply` takes (binary files as git binary patches).
+        Always valid UTF-8: names are quoted as git quotes them, and text diffs are of UTF-8 text."""
         return "".join(c.diff for c in self.files)
+
+    def only(self, paths: Iterable[str]) -> ChangeSet:
+        wanted = set(paths)
+        return ChangeSet(files=tuple(c for c in self.files if c.path in wanted))
 
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _is_text(data: bytes) -> bool:
+def is_text(data: bytes) -> bool:
     if b"\0" in data[:8192]:
         return False
     try:
@@ -58,79 +77,58 @@ def _is_text(data: bytes) -> bool:
 
 
 def make_change(path: str, old: bytes | None, new: bytes | None) -> FileChange:
-    """Describe one file's change, with a unified diff (a/ b/ prefixes, as `git apply` expects)."""
+    """Describe one file's change, with a diff `git apply` takes (a/ b/ prefixes)."""
     status: ChangeStatus = "added" if old is None else "deleted" if new is None else "modified"
-    binary = not all(_is_text(x) for x in (old, new) if x is not None)
-    diff = ""
-    if not binary:
-        before = (old or b"").decode().splitlines(keepends=True)
-        after = (new or b"").decode().splitlines(keepends=True)
-        lines = difflib.unified_diff(
-            before,
-            after,
-            fromfile="/dev/null" if old is None else f"a/{path}",
-            tofile="/dev/null" if new is None else f"b/{path}",
-        )
-        diff = "".join(
-            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
-        )
+    binary = not all(is_text(x) for x in (old, new) if x is not None)
     return FileChange(
         path=path,
         status=status,
-        diff=diff,
+        diff=_binary_patch(path, old, new) if binary else _text_diff(path, old, new),
         binary=binary,
         new_content=new,
         base_md5=None if old is None else md5(old),
     )
 
 
-def safe_host_path(workspace: Path, rel: str) -> Path:
-    """Resolve `rel` inside `workspace`, refusing absolute paths, `..` and symlinks that leave it."""
-    pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise UnsafePathError(f"refusing to write {rel!r}: not a relative path inside the workspace")
-    root = workspace.resolve()
-    target = root.joinpath(*pure.parts)
-    # Every existing ancestor must resolve inside the root (a symlinked folder may not lead out).
-    parent = target.parent.resolve()
-    if parent != root and root not in parent.parents:
-        raise UnsafePathError(f"refusing to write {rel!r}: it leads outside the workspace")
-    if target.is_symlink():
-        raise UnsafePathError(f"refusing to write {rel!r}: it is a symlink on the host")
-    return target
+def _text_diff(path: str, old: bytes | None, new: bytes | None) -> str:
+    before = (old or b"").decode().splitlines(keepends=True)
+    after = (new or b"").decode().splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        before,
+        after,
+        fromfile="/dev/null" if old is None else git_quote(f"a/{path}"),
+        tofile="/dev/null" if new is None else git_quote(f"b/{path}"),
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
-def check_conflicts(workspace: Path, changes: ChangeSet) -> list[str]:
-    """Paths whose host file is no longer what the change was made against."""
-    conflicts = []
-    for change in changes.files:
-        target = safe_host_path(workspace, change.path)
-        current = md5(target.read_bytes()) if target.is_file() else None
-        if current != change.base_md5:
-            conflicts.append(change.path)
-    return conflicts
+def _binary_patch(path: str, old: bytes | None, new: bytes | None) -> str:
+    """A git binary patch (`GIT binary patch`, zlib + base85 literals, forward then reverse)."""
+    header = [f"diff --git {git_quote(f'a/{path}')} {git_quote(f'b/{path}')}\n"]
+    if old is None:
+        header.append("new file mode 100644\n")
+    elif new is None:
+        header.append("deleted file mode 100644\n")
+    index = (
+        f"index {_git_blob_id(old)}..{_git_blob_id(new)}\n"  # git applies binary patches only with full ids
+    )
+    return "".join([*header, index, "GIT binary patch\n", _literal(new or b""), _literal(old or b"")])
 
 
-def write_changes(workspace: Path, changes: ChangeSet, *, force: bool = False) -> list[str]:
-    """Write the change set to the host workspace. Returns the paths written.
+def _literal(data: bytes) -> str:
+    packed = zlib.compress(data, 9)
+    lines = [f"literal {len(data)}\n"]
+    for start in range(0, len(packed), 52):
+        chunk = packed[start : start + 52]
+        size = len(chunk)
+        mark = chr(ord("A") + size - 1) if size <= 26 else chr(ord("a") + size - 27)
+        lines.append(mark + base64.b85encode(chunk, pad=True).decode("ascii") + "\n")
+    return "".join(lines) + "\n"
 
-    Checks every path and every conflict before writing anything, so a refused apply writes nothing."""
-    targets = [safe_host_path(workspace, c.path) for c in changes.files]
-    if not force and (conflicts := check_conflicts(workspace, changes)):
-        raise ConflictError(
-            f"these files changed on the host since the sandbox copied them: {', '.join(conflicts)}; "
-            "review them, then apply again with force to overwrite"
-        )
-    written = []
-    for change, target in zip(changes.files, targets, strict=True):
-        if change.new_content is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.sidehand-tmp")
-            tmp.write_bytes(change.new_content)
-            if target.exists():
-                os.chmod(tmp, target.stat().st_mode & 0o7777)
-            os.replace(tmp, target)
-        written.append(change.path)
-    return written
+
+def _git_blob_id(data: bytes | None) -> str:
+    if data is None:
+        return "0" * 40
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

@@ -60,6 +60,7 @@ class Controller:
         emit: Callable[[Event], Event],
         sync: Callable[[], Awaitable[None]],
         approve: Approver,
+        after_tool: Callable[[], Awaitable[object]],
         outputs_dir: Path,
         condenser: Condenser | None = None,
     ) -> None:
@@ -72,6 +73,7 @@ class Controller:
         self.emit = emit
         self.sync = sync
         self.approve = approve
+        self.after_tool = after_tool
         self.outputs_dir = outputs_dir
         self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
         self.edit_history: dict[str, list[bytes | None]] = {}
@@ -138,6 +140,8 @@ class Controller:
             else:
                 observation = await self._run_one(action, *call_parsed)
             self.emit(_result_event(action, observation))
+            if not isinstance(call_parsed, ToolCallError):
+                await self._record_files()
             if observation.finish:
                 finished = observation.output
         return finished
@@ -161,6 +165,16 @@ class Controller:
         except asyncio.CancelledError:
             await asyncio.shield(ctx.sandbox.interrupt())
             raise
+
+    async def _record_files(self) -> None:
+        """Log what the tool changed in the sandbox. A failure here must not end the turn: the
+        next call records it (changes are collected since the last success)."""
+        try:
+            await self.after_tool()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not record the sandbox's changes after a tool call")
 
 
 def _result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:

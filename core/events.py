@@ -15,8 +15,11 @@ from core.messages import Usage
 
 Source = Literal["user", "agent", "environment", "system"]
 # `stuck` is produced by the stuck detector (the agent issue): the fronts already map it.
-StopReason = Literal["end_turn", "cancelled", "max_iterations", "budget", "error", "stuck"]
-SessionStatus = Literal["idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck"]
+# `interrupted`: the process was told to stop (SIGTERM), or died, during the turn.
+StopReason = Literal["end_turn", "cancelled", "max_iterations", "budget", "error", "stuck", "interrupted"]
+SessionStatus = Literal[
+    "idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck", "interrupted"
+]
 ApprovalScope = Literal["once", "session", "command_prefix", "path"]
 
 
@@ -165,6 +168,62 @@ class TurnEnded(EventBase):
     iterations: int = 0
 
 
+class FileRef(BaseModel):
+    """A file's content: its md5 (how the sandbox and the host compare files), and its sha256 when
+    the content is kept in the session store's blobs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    md5: str
+    sha256: str | None = None
+
+
+class WorkspaceDelta(EventBase):
+    """The workspace's state moved. `sandbox`: paths whose content in the sandbox is now this
+    (None: gone); `base`: paths whose base, the content a change is measured against (what the
+    host had), is now this (None: absent on the host). Keys are escaped paths (core.paths).
+    Folding these gives the change set at any point of the log: replay, load, fork, checkpoints."""
+
+    kind: Literal["workspace_delta"] = "workspace_delta"
+    source: Source = "environment"
+    reason: Literal["tool", "apply", "reject", "buffer", "restore", "host"] = "tool"
+    sandbox: dict[str, FileRef | None] = Field(default_factory=dict)
+    base: dict[str, FileRef | None] = Field(default_factory=dict)
+
+
+class ApplyEntry(BaseModel):
+    """One file of an apply: what the host must hold before (`expect`), what is written (`write`,
+    None: delete), and what to put back on a rollback (`previous`, None: nothing was there)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expect: str | None  # md5 of the host file before the write (None: absent)
+    write: FileRef | None
+    previous: FileRef | None
+
+
+class ApplyStarted(EventBase):
+    """Changes are about to be written to the host: the journal entry, durable before any write."""
+
+    kind: Literal["apply_started"] = "apply_started"
+    source: Source = "user"
+    apply_id: str
+    files: dict[str, ApplyEntry]  # escaped path -> entry
+
+
+class ApplyFinished(EventBase):
+    """The apply of `apply_id` ended. `recovered`: it was found unfinished after a crash and was
+    completed or rolled back then (`message` says so for the user)."""
+
+    kind: Literal["apply_finished"] = "apply_finished"
+    source: Source = "system"
+    apply_id: str
+    written: tuple[str, ...] = ()  # escaped paths now on the host
+    refused: dict[str, str] = Field(default_factory=dict)  # escaped path -> why
+    recovered: Literal["completed", "rolled_back"] | None = None
+    message: str = ""
+
+
 class Checkpoint(EventBase):
     """A restorable sandbox state. Not emitted yet: checkpoints come with the sandbox issue."""
 
@@ -188,6 +247,9 @@ Event = Annotated[
     | StateChanged
     | UsageRecorded
     | TurnEnded
+    | WorkspaceDelta
+    | ApplyStarted
+    | ApplyFinished
     | Checkpoint,
     Field(discriminator="kind"),
 ]

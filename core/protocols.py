@@ -3,12 +3,11 @@ implement them, and the fakes in `core/testing/` implement them for tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from core.changes import ChangeSet
 from core.messages import ChatMessage, LLMReply, ToolSpec
 
 if TYPE_CHECKING:
@@ -71,12 +70,22 @@ class Sandbox(Protocol):
         """Paths under `path` (relative to it, folders ending in '/'), hidden entries left out."""
         ...
 
-    async def changes(self) -> ChangeSet:
-        """What the sandbox changed in its workspace copy since it was made (or last `mark_synced`)."""
+    @property
+    def copied(self) -> Mapping[str, str]:
+        """md5 of every regular file copied into the workspace when the sandbox was made, by
+        workspace-relative path (what the host had then; .git and excluded folders left out)."""
         ...
 
-    async def mark_synced(self, changes: ChangeSet) -> None:
-        """These changes now also stand on the host: stop reporting them (update the baseline)."""
+    async def collect_changes(self) -> dict[str, bytes | None]:
+        """The workspace files whose content changed since the last call (the first call: since
+        the copy), by workspace-relative path, with their content now (None: gone, or no longer a
+        regular file). Cheap when nothing changed: it must not read the whole workspace."""
+        ...
+
+    async def put_files(self, files: Mapping[str, bytes | None]) -> None:
+        """Write (or, for None, delete) these workspace-relative files, parent folders made as
+        needed; the next `collect_changes` does not report them. For restoring a session's files
+        and reverting rejected changes."""
         ...
 
     async def close(self) -> None:

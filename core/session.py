@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.apply import apply_changes
+from core.apply import ApplyReport
 from core.changes import ChangeSet
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
@@ -25,6 +25,7 @@ from core.events import (
     ApprovalScope,
     ContextItem,
     Event,
+    SessionStatus,
     StateChanged,
     ToolCallEvent,
     ToolResultEvent,
@@ -33,13 +34,20 @@ from core.events import (
 )
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
+from core.session_files import SessionFiles
 from core.state import State
 from core.store import SessionStore
 from core.tools import Tool
 
 log = logging.getLogger(__name__)
 
-STATE_AFTER = {"end_turn": "finished", "cancelled": "cancelled", "error": "error", "stuck": "stuck"}
+STATE_AFTER: dict[str, SessionStatus] = {
+    "end_turn": "finished",
+    "cancelled": "cancelled",
+    "error": "error",
+    "stuck": "stuck",
+    "interrupted": "interrupted",
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Session:
         store: SessionStore,
         state: State,
         sandbox_factory: SandboxFactory,
-        llm: LLM,
+        llm_factory: Callable[[Settings], LLM],
         tools: dict[str, Tool],
     ) -> None:
         self.id = session_id
@@ -70,7 +78,9 @@ class Session:
         self.log = event_log
         self.store = store
         self.state = state
-        self.llm = llm
+        self._llm_factory = llm_factory
+        self._tools = tools
+        self._controller: Controller | None = None  # made at the first prompt (with the model client)
         self._sandbox_factory = sandbox_factory
         self._sandbox_task: asyncio.Task[Sandbox] | None = None
         self._listeners: list[EventSink] = []
@@ -78,18 +88,29 @@ class Session:
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self.policy = Policy(settings.approval_mode)
         self.closed = False
-        self.controller = Controller(
-            settings=settings,
-            llm=llm,
-            sandbox=self.sandbox,
-            tools=tools,
-            policy=self.policy,
-            state=state,
-            emit=self.emit,
-            sync=self.log.sync_off_loop,
-            approve=self._approve,
-            outputs_dir=store.outputs_dir(session_id),
+        self.files = SessionFiles(
+            workspace, state.workspace, store, self.emit, self.log.sync_off_loop, self.sandbox
         )
+
+    @property
+    def controller(self) -> Controller:
+        """The step loop, with the model client: made on first use, so a session that only holds a
+        sandbox (an MCP client's) needs no model."""
+        if self._controller is None:
+            self._controller = Controller(
+                settings=self.settings,
+                llm=self._llm_factory(self.settings),
+                sandbox=self.sandbox,
+                tools=self._tools,
+                policy=self.policy,
+                state=self.state,
+                emit=self.emit,
+                sync=self.log.sync_off_loop,
+                approve=self._approve,
+                after_tool=self.files.record,
+                outputs_dir=self.store.outputs_dir(self.id),
+            )
+        return self._controller
 
     # ---- events --------------------------------------------------------------------------
     def subscribe(self, listener: EventSink) -> Callable[[], None]:
@@ -113,7 +134,19 @@ class Session:
     def start_sandbox(self) -> None:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
-            self._sandbox_task = asyncio.create_task(self._sandbox_factory(self.workspace, self.id))
+            self._sandbox_task = asyncio.create_task(self._open_sandbox())
+
+    async def _open_sandbox(self) -> Sandbox:
+        """A sandbox copied from the host, holding the files the log describes."""
+        sandbox = await self._sandbox_factory(self.workspace, self.id)
+        try:
+            restored = await self.files.restore(sandbox)
+        except BaseException:
+            await asyncio.shield(sandbox.close())
+            raise
+        if restored:
+            log.info("session %s: %d file(s) of its change set put into the new sandbox", self.id, restored)
+        return sandbox
 
     async def sandbox(self) -> Sandbox:
         self.start_sandbox()
@@ -171,15 +204,12 @@ class Session:
 
     async def _save_changes(self) -> ChangeSet:
         """The turn's change set, also saved as a patch in the session's store."""
-        task = self._sandbox_task
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            return ChangeSet()
         try:
-            changes = await task.result().changes()
+            changes = await self.changes()
+            await asyncio.to_thread(self.store.save_patch, self.id, changes.patch())
         except Exception:
             log.exception("session %s: cannot compute the change set", self.id)
             return ChangeSet()
-        self.store.save_patch(self.id, changes.patch())
         return changes
 
     async def cancel(self) -> None:
@@ -233,17 +263,17 @@ class Session:
 
     # ---- changes -------------------------------------------------------------------------
     async def changes(self) -> ChangeSet:
-        if self._sandbox_task is None:
-            return ChangeSet()
-        return await (await self.sandbox()).changes()
+        """The change set the log describes (the sandbox need not be running)."""
+        return await asyncio.to_thread(self.files.changes)
 
-    async def apply_changes(self, *, force: bool = False, paths: Sequence[str] | None = None) -> list[str]:
-        """Write the sandbox's changes (all, or those under `paths`) to the user's workspace."""
+    async def apply_changes(
+        self, *, force: bool = False, paths: Sequence[str] | None = None, partial: bool = False
+    ) -> ApplyReport:
+        """Write the sandbox's changes (all, or those at `paths`) to the user's workspace."""
         changes = await self.changes()
         if paths is not None:
-            wanted = set(paths)
-            changes = ChangeSet(files=tuple(c for c in changes.files if c.path in wanted))
-        return await apply_changes(self.workspace, await self.sandbox(), changes, force=force)
+            changes = changes.only(paths)
+        return await self.files.apply(changes, force=force, partial=partial)
 
     # ---- closing -------------------------------------------------------------------------
     async def close(self) -> None:
@@ -258,5 +288,6 @@ class Session:
                 await (await self._sandbox_task).close()
             except Exception:
                 log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
-        await self.llm.aclose()
+        if self._controller is not None:
+            await self._controller.llm.aclose()
         self.log.close()

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.config import Settings, validate_settings
 from core.errors import SessionBusyError, SessionError, UnknownSessionError
 from core.eventlog import EventLog, EventLogError
-from core.events import StateChanged, ToolResultEvent, TurnEnded
+from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
 from core.protocols import LLM, SandboxFactory
 from core.redaction import Redactor
 from core.session import Session
@@ -26,9 +26,15 @@ from core.tools import Tool, default_tools
 log = logging.getLogger(__name__)
 
 LLMFactory = Callable[[Settings], LLM]
+SessionKind = Literal["agent", "sandbox"]
 INTERRUPTED = (
     "Interrupted: Sidehand stopped before this action finished. It was not re-run; check the "
     "sandbox state before trying it again."
+)
+FORKED_BEFORE_RESULT = "Not run: this session was forked from another before this action's result."
+FORKED_DURING_APPLY = (
+    "This session was forked while its parent was applying changes: in this fork that apply did "
+    "not happen (the host may hold its files: applying them here reports them as conflicts)."
 )
 
 
@@ -55,6 +61,7 @@ class SessionInfo:
     status: str
     live: bool
     parent: str | None = None
+    kind: SessionKind = "agent"
 
 
 def new_session_id() -> str:
@@ -81,9 +88,14 @@ class SessionManager:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return validate_settings(values, where="session options")
 
-    async def create(self, workspace: Path | str, **overrides: Any) -> Session:
+    async def create(
+        self, workspace: Path | str, *, kind: SessionKind = "agent", **overrides: Any
+    ) -> Session:
+        """A new session over `workspace`. An "agent" session runs turns and needs a model; a
+        "sandbox" session is only its sandbox (for an MCP client that works in it itself)."""
         settings = self.settings_for(overrides)
-        settings.require_model()
+        if kind == "agent":
+            settings.require_model()
         path = Path(workspace).expanduser()
         if not path.is_dir():
             raise SessionError(f"workspace {path} does not exist or is not a folder")
@@ -96,9 +108,10 @@ class SessionManager:
             "created": now,
             "updated": now,
             "model": settings.model,
-            "title": "",
+            "title": "" if kind == "agent" else "sandbox",
             "status": "idle",
             "parent": overrides.get("parent"),
+            "kind": kind,
         }
         # A folder, two files and an fsync: disk work kept off the loop, which serves other sessions.
         event_log = await asyncio.to_thread(self.store.create, session_id, meta, Redactor(settings.secrets()))
@@ -117,7 +130,7 @@ class SessionManager:
             store=self.store,
             state=state,
             sandbox_factory=self.sandbox_factory,
-            llm=self.llm_factory(settings),
+            llm_factory=self.llm_factory,
             tools=self.tools_factory(),
         )
         self.sessions[session_id] = session
@@ -137,13 +150,14 @@ class SessionManager:
                 SessionInfo(
                     id=meta["id"],
                     workspace=meta["workspace"],
-                    title=live.state.title if live else meta.get("title", ""),
+                    title=(live.state.title if live else "") or meta.get("title", ""),
                     created=meta["created"],
                     updated=meta.get("updated", meta["created"]),
                     model=meta.get("model"),
                     status=live.state.status if live and not live.closed else meta.get("status", "idle"),
                     live=bool(live and not live.closed),
                     parent=meta.get("parent"),
+                    kind=meta.get("kind", "agent"),
                 )
             )
         return sorted(infos, key=lambda i: i.updated, reverse=True)
@@ -160,15 +174,9 @@ class SessionManager:
         event_log, events = self.store.open(session_id, Redactor(settings.secrets()))
         state = replay(events)
         session = self._open(session_id, Path(meta["workspace"]), settings, event_log, state)
-        for action in list(state.pending_calls.values()):
-            session.emit(
-                ToolResultEvent(call_id=action.call_id, tool=action.tool, output=INTERRUPTED, error=True)
-            )
-        if state.turn_open:
-            session.emit(
-                TurnEnded(stop_reason="error", message="the previous process stopped during this turn")
-            )
-            session.emit(StateChanged(state="error", reason="interrupted"))
+        _settle(session, INTERRUPTED, "the previous process stopped during this turn")
+        if state.workspace.open_apply is not None:
+            await asyncio.to_thread(session.files.recover)
         await event_log.sync_off_loop()
         session.start_sandbox()
         return session
@@ -192,6 +200,11 @@ class SessionManager:
         event_log = self.store.fork(session_id, new_id, upto, meta, Redactor(source.settings.secrets()))
         state = replay(self.store.events(new_id))
         session = self._open(new_id, source.workspace, source.settings, event_log, state)
+        # The model must see a valid history: an action the fork cut off gets a result.
+        _settle(session, FORKED_BEFORE_RESULT, "this session was forked during the turn")
+        if (started := state.workspace.open_apply) is not None:
+            session.emit(ApplyFinished(apply_id=started.apply_id, message=FORKED_DURING_APPLY))
+        await event_log.sync_off_loop()
         session.start_sandbox()
         return session
 
@@ -213,6 +226,16 @@ class SessionManager:
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)
+
+
+def _settle(session: Session, result: str, turn_message: str) -> None:
+    """Close what the log left open: actions without a result get `result` (never re-run), and an
+    open turn ends as interrupted."""
+    for action in list(session.state.pending_calls.values()):
+        session.emit(ToolResultEvent(call_id=action.call_id, tool=action.tool, output=result, error=True))
+    if session.state.turn_open:
+        session.emit(TurnEnded(stop_reason="interrupted", message=turn_message))
+        session.emit(StateChanged(state="interrupted", reason=turn_message))
 
 
 # How a front gets its manager once the settings are known: `sidehand.wiring.build_manager` wires

@@ -1,5 +1,5 @@
-"""A session's state as a pure function of its events: `SessionStatus.apply` is used both live and
-when a log is replayed, so a loaded session is exactly the session that was written."""
+"""A session's state as a pure function of its events: `State.apply` is used both live and when a
+log is replayed, so a loaded session is exactly the session that was written."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from core.events import Event, SessionStatus, ToolCallEvent, UserMessage
 from core.messages import ChatMessage, ToolCall, Usage
+from core.workspace import WorkspaceState
 
 
 def render_user_message(event: UserMessage) -> str:
@@ -33,6 +34,7 @@ class State:
     pending_calls: dict[str, ToolCallEvent] = field(default_factory=dict)  # call_id -> action without result
     turn_open: bool = False
     title: str = ""
+    workspace: WorkspaceState = field(default_factory=WorkspaceState)
 
     def apply(self, event: Event) -> None:
         if event.seq >= 0:
@@ -59,6 +61,12 @@ class State:
                 self.status = event.state
             case "turn_ended":
                 self.turn_open = False
+            case "workspace_delta":
+                self.workspace.apply_delta(event)
+            case "apply_started":
+                self.workspace.apply_started(event)
+            case "apply_finished":
+                self.workspace.apply_finished(event)
             case _:
                 pass
 

@@ -4,6 +4,8 @@
     <root>/<session id>/events.jsonl    the event log (core.eventlog)
     <root>/<session id>/changes.patch   the last change set, as a patch to read or `git apply`
     <root>/<session id>/outputs/        full outputs of commands whose output was cut
+    <root>/.blobs/ab/cdef…              file contents the logs refer to, by sha256 (shared: a fork
+                                        refers to its parent's)
 
 No other module spells these names: it asks the store. The interface stays narrow (create, open,
 fork, events, metadata, list, the saved patch, the outputs folder) so that another store
@@ -11,19 +13,22 @@ fork, events, metadata, list, the saved patch, the outputs folder) so that anoth
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from core.eventlog import EventLog, EventLogError, read_events
-from core.events import Event
+from core.events import Event, FileRef
 from core.redaction import Redactor
 
 META_FILE = "meta.json"
 EVENTS_FILE = "events.jsonl"
 PATCH_FILE = "changes.patch"
 OUTPUTS_DIR = "outputs"
+BLOBS_DIR = ".blobs"
 
 
 class SessionStore:
@@ -109,6 +114,41 @@ class SessionStore:
 
     def log_path(self, session_id: str) -> Path:
         return self.directory(session_id) / EVENTS_FILE
+
+    # ---- file contents -------------------------------------------------------------------------
+    def put_blob(self, data: bytes) -> FileRef:
+        """Keep `data` (durably: written, fsynced, renamed into place) and return its ref. Blocking:
+        call it off the event loop. Content already kept is not written again."""
+        sha = hashlib.sha256(data).hexdigest()
+        ref = FileRef(md5=hashlib.md5(data, usedforsecurity=False).hexdigest(), sha256=sha)
+        path = self._blob_path(sha)
+        if path.exists():
+            return ref
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{sha[2:12]}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ref
+
+    def read_blob(self, sha256: str) -> bytes | None:
+        """The content kept under `sha256`, or None when it is not (lost in a crash, never kept)."""
+        try:
+            return self._blob_path(sha256).read_bytes()
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _blob_path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.root / BLOBS_DIR / sha256[:2] / sha256[2:]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,22 +1,23 @@
 """The Docker sandbox: one hardened container per session, working on its own copy of the workspace,
-with a persistent shell for commands and a second one for file operations."""
+with a persistent shell for commands, a second one for file operations, and an inotify watcher
+that says which workspace files changed (so recording a step's changes costs what changed)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.changes import ChangeSet, md5
+from core.changes import md5
 from core.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
 from core.protocols import WORKDIR, CommandResult, PathKind
-from sandbox.change_scan import compute_changes, parse_md5sum
 from sandbox.container import (
     SANDBOX_HOME,
     HostIdentity,
@@ -29,9 +30,10 @@ from sandbox.container import (
     remove_container,
 )
 from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
-from sandbox.file_channel import FileChannel
+from sandbox.file_channel import FileChannel, parse_md5sum
 from sandbox.persistent_shell import PersistentShell
 from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive
+from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
 
@@ -45,17 +47,21 @@ class DockerSandbox:
         self,
         docker: DockerExec,
         workspace: Path,
-        baseline: dict[str, str],
+        copied: dict[str, str],
         shell: PersistentShell,
         files: FileChannel,
         settings: SandboxSettings,
     ) -> None:
         self._docker = docker
         self._workspace = workspace
-        self._baseline = baseline
+        self._copied = copied  # md5 by path, as copied in
+        self._known = dict(copied)  # md5 by path, as collect_changes last saw them
         self._shell = shell
         self._files = files
         self._settings = settings
+        self._watch: asyncio.Task[WorkspaceWatch | None] | None = None
+        # A change made before the watcher was watching is not in its reports: scan once then.
+        self._scan_next = False
         self._closed = False
         self.startup_seconds: dict[str, float] = {}  # where the start-up time went, by step
 
@@ -112,6 +118,7 @@ class DockerSandbox:
         with docker_errors("attach to the sandbox's shell"):
             await _timed_all(timings, shell=shell.start())
         files.start_soon()
+        watch = asyncio.create_task(_start_watch(docker, settings))
         log.info(
             "sandbox %s ready in %.2f s (%d files, %d bytes copied)",
             docker.container_id[:12],
@@ -120,6 +127,7 @@ class DockerSandbox:
             archive.sent_bytes,
         )
         sandbox = cls(docker, workspace, dict(archive.baseline), shell, files, settings)
+        sandbox._watch = watch
         sandbox.startup_seconds = timings
         return sandbox
 
@@ -127,6 +135,7 @@ class DockerSandbox:
         self, command: str, *, timeout: float | None = None, output_path: Path | None = None
     ) -> CommandResult:
         self._check_open()
+        self._note_use()
         return await self._shell.run(command, timeout=timeout, output_path=output_path)
 
     async def interrupt(self) -> None:
@@ -138,10 +147,12 @@ class DockerSandbox:
 
     async def write_file(self, path: str, data: bytes) -> None:
         self._check_open()
+        self._note_use()
         await self._files.write_file(path, data)
 
     async def delete_file(self, path: str) -> None:
         self._check_open()
+        self._note_use()
         await self._files.delete_file(path)
 
     async def path_kind(self, path: str) -> PathKind | None:
@@ -152,29 +163,77 @@ class DockerSandbox:
         self._check_open()
         return await self._files.list_dir(path, max_depth)
 
-    async def changes(self) -> ChangeSet:
-        self._check_open()
-        listing = await self._files.checksums(WORKDIR, self._settings.excludes)
-        return await compute_changes(self._workspace, self._baseline, parse_md5sum(listing), self._files)
+    @property
+    def copied(self) -> Mapping[str, str]:
+        return self._copied
 
-    async def mark_synced(self, changes: ChangeSet) -> None:
-        for change in changes.files:
-            if change.new_content is None:
-                self._baseline.pop(change.path, None)
+    async def collect_changes(self) -> dict[str, bytes | None]:
+        self._check_open()
+        watch = await self._watch if self._watch is not None else None
+        dirty = await watch.sync() if watch is not None else Dirty(unknown=True)
+        if self._scan_next:
+            self._scan_next, dirty = False, Dirty(unknown=True)
+        if dirty.unknown:  # no watcher, or it lost events: compare every file
+            current = parse_md5sum(await self._files.checksums(WORKDIR, self._settings.excludes))
+            candidates = set(current) | set(self._known)
+        else:
+            candidates = dirty.paths | {
+                p for p in self._known for gone in dirty.folders_gone if p.startswith(gone + "/")
+            }
+            current = await self._files.checksums_of(WORKDIR, sorted(candidates)) if candidates else {}
+        changed: dict[str, bytes | None] = {}
+        for path in sorted(candidates):
+            digest = current.get(path)
+            if digest == self._known.get(path):
+                continue
+            if digest is None:
+                if await self._files.is_unreadable_file(path):
+                    log.warning("leaving %s out of the changes: the sandbox user cannot read it", path)
+                    continue
+                changed[path] = None
+                self._known.pop(path, None)
+                continue
+            try:
+                data = await self._files.read_file(path)
+            except FileNotFoundError:  # gone since the checksum: the next call sees it
+                continue
+            changed[path] = data
+            self._known[path] = md5(data)
+        return changed
+
+    async def put_files(self, files: Mapping[str, bytes | None]) -> None:
+        self._check_open()
+        for path, data in files.items():
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    await self._files.delete_file(path)
+                self._known.pop(path, None)
             else:
-                self._baseline[change.path] = md5(change.new_content)
+                await self._files.write_file(path, data)
+                self._known[path] = md5(data)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
+            if self._watch is not None:
+                self._watch.cancel()
+                watch = await asyncio.gather(self._watch, return_exceptions=True)
+                if isinstance(watch[0], WorkspaceWatch):
+                    await watch[0].close()
             await self._shell.close()
             await self._files.close()
         finally:
             with docker_errors("remove the sandbox container"):
                 removal = self._docker.call(remove_container, self._docker.api, self.container_id)
                 await asyncio.shield(removal)
+
+    def _note_use(self) -> None:
+        """Something may change the workspace now: if the watcher is not watching yet, the next
+        collect_changes scans instead of trusting its reports."""
+        if self._watch is None or not self._watch.done():
+            self._scan_next = True
 
     def _check_open(self) -> None:
         if self._closed:
@@ -254,6 +313,19 @@ async def _reap_once(client: Any) -> None:
         return
     if removed:
         log.info("removed %d orphaned sandbox container(s)", len(removed))
+
+
+async def _start_watch(docker: DockerExec, settings: SandboxSettings) -> WorkspaceWatch | None:
+    """The inotify watcher, in its own exec (None when the image cannot run it: then changes are
+    found by scanning)."""
+    try:
+        process = await ExecShellProcess.open(
+            docker, watcher_argv(WORKDIR, settings.excludes), workdir=WORKDIR
+        )
+    except SandboxError as exc:
+        log.info("no file watcher in the sandbox (%s): changes are found by scanning", exc)
+        return None
+    return await WorkspaceWatch.start(process)
 
 
 async def _in_docker_pool(fn: Any, *args: Any) -> Any:

@@ -14,7 +14,7 @@ import base64
 import errno
 import logging
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from core.errors import SandboxError
 from core.protocols import WORKDIR, PathKind
@@ -51,6 +51,11 @@ _KIND = """p={path}
 if [ -f "$p" ]; then st=file; elif [ -d "$p" ]; then st=dir
 elif [ -e "$p" ] || [ -L "$p" ]; then st=other; else st=none; fi"""
 
+# A regular file (not a symlink) the sandbox user cannot read: left out of the changes, never
+# reported gone (applying that would delete the user's file).
+_UNREADABLE = """p={path}
+if [ -f "$p" ] && [ ! -L "$p" ] && [ ! -r "$p" ]; then st=yes; else st=no; fi"""
+
 # Folders come out with a '/' appended; NUL-separated, so any name survives.
 _LIST = """p={path}; st=OK
 if [ -d "$p" ]; then
@@ -63,6 +68,13 @@ _CHECKSUMS = """st=OK
 if cd {root} 2>/dev/null; then
   find . \\( {prune} \\) -prune -o -type f -exec md5sum {{}} + 2>/dev/null </dev/null
 else st=ENOENT; fi"""
+
+# md5 of the named paths that are regular files (not symlinks: find's -type f does not follow).
+_CHECKSUMS_OF = """st=OK
+if cd {root} 2>/dev/null; then
+  find {paths} -maxdepth 0 -type f -exec md5sum {{}} + 2>/dev/null </dev/null
+else st=ENOENT; fi"""
+_ARGS_PER_REQUEST = 60_000  # bytes of quoted paths in one request (well under ARG_MAX)
 
 _ERRORS: dict[str, tuple[type[OSError], int, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "no such file or folder"),
@@ -170,6 +182,10 @@ class FileChannel:
             return status  # type: ignore[return-value]  # narrowed by the check above
         raise SandboxError(f"unexpected answer {status!r} from the sandbox's file channel")
 
+    async def is_unreadable_file(self, path: str) -> bool:
+        status, _ = await self.request(_UNREADABLE.format(path=shell_quote(sandbox_path(path))))
+        return status == "yes"
+
     async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
         full = sandbox_path(path)
         depth = max(int(max_depth), 1)
@@ -187,6 +203,24 @@ class FileChannel:
         _raise_for(status, root)
         return data
 
+    async def checksums_of(self, root: str, paths: Iterable[str]) -> dict[str, str]:
+        """{path: md5} for those of `paths` (relative to `root`) that are regular files."""
+        found: dict[str, str] = {}
+        batch: list[str] = []
+        size = 0
+        for path in [*paths, None]:
+            if path is not None:
+                quoted = shell_quote("./" + path)
+                batch.append(quoted)
+                size += len(quoted) + 1
+            if batch and (path is None or size >= _ARGS_PER_REQUEST):
+                script = _CHECKSUMS_OF.format(root=shell_quote(root), paths=" ".join(batch))
+                status, data = await self.request(script)
+                _raise_for(status, root)
+                found.update(parse_md5sum(data))
+                batch, size = [], 0
+        return found
+
     async def close(self) -> None:
         if self._warming is not None:
             self._warming.cancel()
@@ -195,6 +229,39 @@ class FileChannel:
             process, self._process, self._reader = self._process, None, None
             if process is not None:
                 await process.close()
+
+
+def parse_md5sum(output: bytes) -> dict[str, str]:
+    """`md5sum` lines (`<md5>  ./path`) to {relative path: md5}.
+
+    GNU md5sum marks a line whose name has a backslash, newline or CR with a leading backslash and
+    escapes those characters as \\\\, \\n and \\r. Lines are split on newline only, which such names
+    never contain once escaped."""
+    sums: dict[str, str] = {}
+    for line in output.split(b"\n"):
+        if not line:
+            continue
+        escaped = line.startswith(b"\\")
+        if escaped:
+            line = line[1:]
+        digest, name = line[:32].decode("ascii"), line[34:]
+        if escaped:
+            name = _unescape(name)
+        path = name.decode("utf-8", "surrogateescape")
+        sums[path.removeprefix("./")] = digest
+    return sums
+
+
+def _unescape(name: bytes) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(name):
+        if name[i : i + 1] == b"\\" and i + 1 < len(name):
+            out += {b"n": b"\n", b"r": b"\r", b"\\": b"\\"}.get(name[i + 1 : i + 2], name[i : i + 2])
+            i += 2
+        else:
+            out += name[i : i + 1]
+            i += 1
+    return bytes(out)
 
 
 def _raise_for(status: str, path: str) -> None:

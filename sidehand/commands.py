@@ -15,12 +15,21 @@ from typing import Any
 from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
+from core.paths import escape_path
 from core.protocols import Sandbox
 from core.redaction import RedactSecrets
 from core.session import ApprovalDecision, Session
 from sidehand.progress import ProgressPrinter
 
-EXIT_CODES = {"end_turn": 0, "cancelled": 130, "max_iterations": 3, "budget": 4, "error": 1, "stuck": 5}
+EXIT_CODES = {
+    "end_turn": 0,
+    "cancelled": 130,
+    "max_iterations": 3,
+    "budget": 4,
+    "error": 1,
+    "stuck": 5,
+    "interrupted": 143,  # SIGTERM's conventional status
+}
 
 
 def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
@@ -55,8 +64,9 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
         loop.remove_signal_handler(signal.SIGINT)
         changes = await session.changes()
         if changes.files and args.apply:
-            written = await session.apply_changes()
-            printer.status(f"applied {len(written)} change(s) to {session.workspace}: {', '.join(written)}")
+            report = await session.apply_changes()
+            shown = ", ".join(escape_path(p) for p in report.written)
+            printer.status(f"applied {len(report.written)} change(s) to {session.workspace}: {shown}")
         elif changes.files:
             printer.status(
                 f"changes not applied (use --apply); patch saved: {session.store.patch_path(session.id)}"

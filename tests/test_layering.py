@@ -121,8 +121,13 @@ def test_shipped_code_never_selects_the_fakes() -> None:
     assert switches == []
 
 
-def test_only_core_apply_writes_changes_to_the_workspace() -> None:
-    """Accepting is "write, then mark synced" in one place (core/apply.py), for every front."""
+def test_only_core_apply_writes_the_users_files() -> None:
+    """Accepting changes (journaled, never through a symlink) is core/apply.py's, for every front:
+    nothing else writes through HostWorkspace."""
     shipped = [p for package in PACKAGES for p in sources(package)]
-    writers = [str(p.relative_to(ROOT)) for p in shipped if "write_changes(" in p.read_text()]
-    assert writers == ["core/apply.py", "core/changes.py"]
+    writers = [
+        str(p.relative_to(ROOT))
+        for p in shipped
+        if any(call in p.read_text() for call in ("host.write(", "host.delete(", ".write(path, data)"))
+    ]
+    assert writers == ["core/apply.py"]

@@ -5,10 +5,10 @@ handler, so core tests run in milliseconds."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 
-from core.changes import ChangeSet, make_change
+from core.changes import md5
 from core.protocols import WORKDIR, CommandResult, PathKind
 
 CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
@@ -19,10 +19,19 @@ def _abs(path: str) -> str:
     return str(pure if pure.is_absolute() else PurePosixPath(WORKDIR) / pure)
 
 
+def _in_workspace(path: str) -> bool:
+    return path.startswith(WORKDIR + "/")
+
+
+def _rel(path: str) -> str:
+    return path[len(WORKDIR) + 1 :]
+
+
 class InMemorySandbox:
     def __init__(self, files: dict[str, bytes] | None = None, handler: CommandHandler | None = None) -> None:
         self.files: dict[str, bytes] = {_abs(k): v for k, v in (files or {}).items()}
-        self.baseline = dict(self.files)
+        self.baseline = dict(self.files)  # as copied in
+        self._known = dict(self.files)  # as collect_changes last saw them
         self.handler = handler
         self.commands: list[str] = []
         self.interrupts = 0
@@ -96,22 +105,28 @@ class InMemorySandbox:
                 entries.add("/".join(parts[:depth]) + ("/" if is_dir else ""))
         return sorted(entries)
 
-    async def changes(self) -> ChangeSet:
-        paths = sorted(set(self.files) | set(self.baseline))
-        out = []
-        for path in paths:
-            old, new = self.baseline.get(path), self.files.get(path)
-            if old != new:
-                out.append(make_change(str(PurePosixPath(path).relative_to(WORKDIR)), old, new))
-        return ChangeSet(files=tuple(out))
+    @property
+    def copied(self) -> Mapping[str, str]:
+        return {_rel(p): md5(data) for p, data in self.baseline.items() if _in_workspace(p)}
 
-    async def mark_synced(self, changes: ChangeSet) -> None:
-        for change in changes.files:
-            path = _abs(change.path)
-            if change.new_content is None:
-                self.baseline.pop(path, None)
+    async def collect_changes(self) -> dict[str, bytes | None]:
+        """Compares every file with what was known (a fake may: a real sandbox must not)."""
+        changed = {
+            _rel(p): self.files.get(p)
+            for p in sorted(set(self.files) | set(self._known))
+            if _in_workspace(p) and self.files.get(p) != self._known.get(p)
+        }
+        self._known = dict(self.files)
+        return changed
+
+    async def put_files(self, files: Mapping[str, bytes | None]) -> None:
+        for rel, data in files.items():
+            path = _abs(rel)
+            if data is None:
+                self.files.pop(path, None)
+                self._known.pop(path, None)
             else:
-                self.baseline[path] = change.new_content
+                self.files[path] = self._known[path] = data
 
     async def close(self) -> None:
         self.closed = True

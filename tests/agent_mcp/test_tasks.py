@@ -90,7 +90,13 @@ async def test_apply_changes_writes_the_workspace(
     assert '+    return "hi"' in diff.contents[0].text  # type: ignore[union-attr]
 
     partial = data(await client.call_tool("apply_changes", {"id": task_id, "paths": ["new.txt"]}))
-    assert partial == {"id": task_id, "written": ["new.txt"], "remaining": ["app.py"], "discarded": False}
+    assert partial == {
+        "id": task_id,
+        "written": ["new.txt"],
+        "refused": {},
+        "remaining": ["app.py"],
+        "discarded": False,
+    }
     assert (workspace / "new.txt").read_text() == "new\n"
     assert '"hello"' in (workspace / "app.py").read_text()
 

@@ -323,7 +323,7 @@ async def test_apply_changes_writes_the_host_workspace(tmp_path: Path, workspace
     session = await manager.create(workspace)
     await session.prompt("change it")
     assert (workspace / "keep.txt").read_text() == "old\n"  # nothing reaches the host before apply
-    assert await session.apply_changes() == ["keep.txt"]
+    assert (await session.apply_changes()).written == ["keep.txt"]
     assert (workspace / "keep.txt").read_text() == "new\n"
     assert (await session.changes()).files == ()
     await manager.aclose()

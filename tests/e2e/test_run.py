@@ -98,8 +98,8 @@ def test_cli_without_apply_leaves_the_workspace_alone(
     done = sidehand(["run", "make hello", "--workspace", str(workspace)], cli_env(server, tmp_path))
     assert done.returncode == 0, done.stderr
     assert not (workspace / "hello.py").exists()
-    (session_dir,) = (tmp_path / "sessions").iterdir()
-    assert '+print("Hello from Sidehand")' in (session_dir / "changes.patch").read_text()
+    store, session_id = only_session(tmp_path)
+    assert '+print("Hello from Sidehand")' in store.read_patch(session_id)
 
 
 def test_cli_without_a_model_names_the_settings(tmp_path: Path, workspace: Path) -> None:

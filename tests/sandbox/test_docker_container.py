@@ -127,7 +127,7 @@ async def test_four_sandboxes_at_once_are_independent(factory: DockerSandboxFact
             await box.run(f"export N={n}; cd /tmp")
             slow = await box.run(f"sleep 0.{n}; echo $N; cat /workspace/id.txt", timeout=20)
             await box.write_file("mine.txt", f"box {n}".encode())
-            changed = [c.path for c in (await box.changes()).files]
+            changed = list(await box.collect_changes())
             return slow.output, (await box.read_file("mine.txt")).decode(), changed
 
         results = await asyncio.gather(*(session(n, box) for n, box in enumerate(boxes)))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from core.changes import check_conflicts, md5, write_changes
+from core.changes import md5
 from sandbox.docker_sandbox import DockerSandbox
 
 pytestmark = pytest.mark.docker
@@ -98,54 +97,73 @@ async def test_list_dir(sandbox: DockerSandbox) -> None:
     ]
 
 
-async def test_changes_reports_added_modified_and_deleted(sandbox: DockerSandbox, workspace: Path) -> None:
-    assert (await sandbox.changes()).files == ()
+async def test_collect_changes_reports_added_modified_and_deleted(sandbox: DockerSandbox) -> None:
+    assert await sandbox.collect_changes() == {}
     await sandbox.run(
         "printf '# demo\\n\\nline 3\\nmore\\n' > README.md; rm pkg/mod.py; mkdir -p new; echo hi > new/a.txt;"
         "head -c 100 /dev/zero > pkg/data.bin; git init -q 2>/dev/null; touch .git/index.lock;"
         "mkdir -p node_modules/x pkg/__pycache__; touch node_modules/x/i.js pkg/__pycache__/m.pyc"
     )
-    changes = await sandbox.changes()
-    assert [(c.path, c.status) for c in changes.files] == [
-        ("README.md", "modified"),
-        ("new/a.txt", "added"),
-        ("pkg/data.bin", "modified"),
-        ("pkg/mod.py", "deleted"),
-    ]
-    readme, added, data, deleted = changes.files
-    assert readme.diff == (
-        "--- a/README.md\n+++ b/README.md\n@@ -1,3 +1,4 @@\n # demo\n \n-line three\n+line 3\n+more\n"
-    )
-    assert readme.base_md5 == md5(b"# demo\n\nline three\n")
-    assert added.diff == "--- /dev/null\n+++ b/new/a.txt\n@@ -0,0 +1 @@\n+hi\n"
-    assert (added.base_md5, added.new_content) == (None, b"hi\n")
-    assert (data.binary, data.diff, data.new_content) == (True, "", b"\0" * 100)
-    assert deleted.diff == "--- a/pkg/mod.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-def f():\n-    return 1\n"
-    assert (deleted.new_content, deleted.base_md5) == (None, md5(b"def f():\n    return 1\n"))
-    write_changes(workspace, changes)
-    assert (workspace / "new" / "a.txt").read_text() == "hi\n"
-    assert not (workspace / "pkg" / "mod.py").exists()
+    assert await sandbox.collect_changes() == {
+        "README.md": b"# demo\n\nline 3\nmore\n",
+        "new/a.txt": b"hi\n",
+        "pkg/data.bin": b"\0" * 100,
+        "pkg/mod.py": None,
+    }
+    assert await sandbox.collect_changes() == {}  # each change is reported once
+    assert sandbox.copied["pkg/mod.py"] == md5(b"def f():\n    return 1\n")  # what was copied in
 
 
-async def test_a_host_edit_since_the_copy_is_a_conflict(sandbox: DockerSandbox, workspace: Path) -> None:
-    (workspace / "README.md").write_text("# demo\n\nline three\nuser line\n")
-    await sandbox.run("echo agent line >> README.md")
-    (change,) = (await sandbox.changes()).files
-    # The diff shows what applying would do to the host file as it is now...
-    assert "-user line\n+agent line\n" in change.diff
-    # ...and the base is the version the sandbox copied, so applying is refused, not a silent overwrite.
-    assert change.base_md5 == md5(b"# demo\n\nline three\n")
-    assert check_conflicts(workspace, (await sandbox.changes())) == ["README.md"]
+async def test_folders_made_moved_and_removed(sandbox: DockerSandbox) -> None:
+    await sandbox.run("mkdir -p a/b/c && echo 1 > a/b/c/one && echo 2 > a/two")
+    assert await sandbox.collect_changes() == {"a/b/c/one": b"1\n", "a/two": b"2\n"}
+    await sandbox.run("mv a z")
+    assert await sandbox.collect_changes() == {
+        "a/b/c/one": None,
+        "a/two": None,
+        "z/b/c/one": b"1\n",
+        "z/two": b"2\n",
+    }
+    await sandbox.run("echo 3 > z/b/c/one && rm -r pkg")
+    assert await sandbox.collect_changes() == {
+        "z/b/c/one": b"3\n",
+        "pkg/data.bin": None,
+        "pkg/mod.py": None,
+    }
+
+
+async def test_a_file_replaced_by_a_symlink_is_gone(sandbox: DockerSandbox) -> None:
+    await sandbox.run("rm README.md && ln -s /etc/passwd README.md")
+    assert await sandbox.collect_changes() == {"README.md": None}  # never the link's target
+
+
+async def test_without_the_watcher_changes_are_found_by_scanning(sandbox: DockerSandbox) -> None:
+    await sandbox.run("pkill -f watch_workspace || pkill python3; true")
+    await sandbox.run("echo scanned > found.txt; rm run.sh")
+    assert await sandbox.collect_changes() == {"found.txt": b"scanned\n", "run.sh": None}
+    await sandbox.run("echo again >> found.txt")
+    assert await sandbox.collect_changes() == {"found.txt": b"scanned\nagain\n"}
+
+
+async def test_put_files_are_not_reported_back(sandbox: DockerSandbox) -> None:
+    await sandbox.put_files({"restored/x.txt": b"from the log\n", "README.md": None})
+    assert await sandbox.read_file("restored/x.txt") == b"from the log\n"
+    assert await sandbox.path_kind("README.md") is None
+    assert await sandbox.collect_changes() == {}
+    await sandbox.run("echo agent >> restored/x.txt")
+    assert await sandbox.collect_changes() == {"restored/x.txt": b"from the log\nagent\n"}
 
 
 async def test_an_unreadable_file_is_never_reported_deleted(sandbox: DockerSandbox) -> None:
     await sandbox.run("chmod 000 pkg/mod.py; echo secret > locked.txt; chmod 000 locked.txt")
-    assert (await sandbox.changes()).files == ()
+    assert await sandbox.collect_changes() == {}
 
 
-async def test_changes_handle_odd_file_names(sandbox: DockerSandbox) -> None:
+async def test_odd_file_names_come_back_exactly(sandbox: DockerSandbox) -> None:
     await sandbox.run(
-        "touch 'with space' \"$(printf 'new\\nline')\" 'back\\slash' ünï \"$(printf 'cr\\rx')\""
+        "touch 'with space' \"$(printf 'new\\nline')\" 'back\\slash' ünï \"$(printf 'cr\\rx')\" \"$(printf 'caf\\351')\""
     )
-    paths = [c.path for c in (await sandbox.changes()).files]
-    assert paths == sorted(["with space", "new\nline", "back\\slash", "ünï", "cr\rx"])
+    latin1 = b"caf\xe9".decode("utf-8", "surrogateescape")
+    assert sorted(await sandbox.collect_changes()) == sorted(
+        ["with space", "new\nline", "back\\slash", "ünï", "cr\rx", latin1]
+    )

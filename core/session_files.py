@@ -1,0 +1,156 @@
+"""A session's files: what its sandbox changed, recorded in the log as it happens, so the change set
+is the log's to keep (it survives the sandbox, a reload, a fork, a crash) and its to restore.
+
+- `record` (after every tool call): the sandbox's changes since the last call, their contents kept
+  in the store's blobs, one `WorkspaceDelta` event. A path's base is set the first time it changes:
+  what the host had when the sandbox copied it (its content kept when the host still has it).
+- `restore` (a new sandbox for a loaded, forked or resumed session): the files the log describes.
+- `changes`: the change set, from the log and the blobs (no sandbox needed).
+- `apply` / `put`: accept changes onto the host (journaled, core.apply), or set files in the
+  sandbox (a reject, an editor's unsaved buffer), recorded the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from core.apply import ApplyReport, Emit, Sync, apply_changes, recover_apply
+from core.changes import ChangeSet, md5
+from core.errors import UnsafePathError
+from core.events import FileRef, WorkspaceDelta
+from core.host_workspace import HostWorkspace
+from core.protocols import Sandbox
+from core.store import SessionStore
+from core.workspace import WorkspaceState, change_set, delta
+
+log = logging.getLogger(__name__)
+
+
+class SessionFiles:
+    def __init__(
+        self,
+        workspace: Path,
+        state: WorkspaceState,
+        store: SessionStore,
+        emit: Emit,
+        sync: Sync,
+        sandbox: Callable[[], Awaitable[Sandbox]],
+    ) -> None:
+        self.workspace = workspace
+        self.state = state
+        self.store = store
+        self._emit = emit
+        self._sync = sync
+        self._sandbox = sandbox
+        self.host = HostWorkspace(workspace)
+
+    async def record(self, reason: str = "tool") -> WorkspaceDelta | None:
+        """Log what the sandbox changed since the last call (nothing changed: no event)."""
+        sandbox = await self._sandbox()
+        changed = await sandbox.collect_changes()
+        if not changed:
+            return None
+        sandbox_refs, base_refs = await asyncio.to_thread(self._keep, changed, dict(sandbox.copied))
+        event = self._emit(delta(reason, sandbox_refs, base_refs))
+        assert isinstance(event, WorkspaceDelta)
+        return event
+
+    def _keep(
+        self, changed: Mapping[str, bytes | None], copied: Mapping[str, str]
+    ) -> tuple[dict[str, FileRef | None], dict[str, FileRef | None]]:
+        """Blob refs for the new contents, and bases for paths seen for the first time (blocking)."""
+        sandbox_refs = {p: None if data is None else self.store.put_blob(data) for p, data in changed.items()}
+        base_refs: dict[str, FileRef | None] = {}
+        for path in changed:
+            if path in self.state.base or path in self.state.sandbox:
+                continue
+            copied_md5 = copied.get(path)
+            base_refs[path] = None if copied_md5 is None else self._base_ref(path, copied_md5)
+        return sandbox_refs, base_refs
+
+    def _base_ref(self, path: str, copied_md5: str) -> FileRef:
+        """The base of a path the sandbox had copied: its content kept when the host still has it."""
+        try:
+            current = self.host.read(path)
+        except UnsafePathError:
+            current = None
+        if current is not None and md5(current) == copied_md5:
+            return self.store.put_blob(current)
+        return FileRef(md5=copied_md5)  # the host moved on: a conflict, diffed against the host's file
+
+    async def restore(self, sandbox: Sandbox) -> int:
+        """Put the files the log describes into a new sandbox (copied from the host as it is now).
+        Returns how many files were put."""
+        wanted = self.state.sandbox_files()
+        if not wanted:
+            return 0
+        copied = sandbox.copied
+        files = await asyncio.to_thread(
+            self._contents, {p: r for p, r in wanted.items() if _md5(r) != copied.get(p)}
+        )
+        await sandbox.put_files(files)
+        return len(files)
+
+    def _contents(self, refs: Mapping[str, FileRef | None]) -> dict[str, bytes | None]:
+        files: dict[str, bytes | None] = {}
+        for path, ref in refs.items():
+            if ref is None:
+                files[path] = None
+            elif (data := self.store.read_blob(ref.sha256 or "")) is not None:
+                files[path] = data
+            else:
+                log.warning("the content of %s was not kept (a crash?): the sandbox keeps the host's", path)
+        return files
+
+    def changes(self) -> ChangeSet:
+        """The change set the log describes (blocking: reads blobs and host files)."""
+        return change_set(self.state, self.store, self.host)
+
+    async def apply(self, changes: ChangeSet, *, force: bool = False, partial: bool = False) -> ApplyReport:
+        return await apply_changes(
+            self.workspace, changes, self.store, self._emit, self._sync, force=force, partial=partial
+        )
+
+    async def put(self, files: Mapping[str, bytes | None], reason: str, *, as_base: bool = False) -> None:
+        """Set these files in the sandbox and log it. `as_base`: they are what the host has (an
+        editor's unsaved buffer): base and sandbox both, so they are not changes."""
+        sandbox = await self._sandbox()
+        await sandbox.put_files(files)
+        refs = await asyncio.to_thread(
+            lambda: {p: None if d is None else self.store.put_blob(d) for p, d in files.items()}
+        )
+        self._emit(delta(reason, refs, refs if as_base else {}))
+
+    async def set_bases(self, files: Mapping[str, bytes | None], reason: str) -> None:
+        """What the host has for these files is this (None: nothing): an editor's unsaved buffer,
+        or changes an editor applied itself. The change set is measured against it; the sandbox
+        keeps its files."""
+        refs = await asyncio.to_thread(
+            lambda: {p: None if d is None else self.store.put_blob(d) for p, d in files.items()}
+        )
+        self._emit(delta(reason, {}, refs))
+
+    async def base_content(self, path: str) -> bytes | None:
+        """The content `path` had on the host when the agent's side first changed it (None: absent),
+        from the store, or the host's file where it was not kept."""
+        ref = self.state.base.get(path)
+        if ref is None:
+            return None
+        if ref.sha256 and (kept := await asyncio.to_thread(self.store.read_blob, ref.sha256)) is not None:
+            return kept
+        try:
+            return await asyncio.to_thread(self.host.read, path)
+        except UnsafePathError:
+            return None
+
+    def recover(self) -> None:
+        """Complete or roll back an apply the log left open (blocking)."""
+        finished = recover_apply(self.workspace, self.state, self.store)
+        if finished is not None:
+            self._emit(finished)
+
+
+def _md5(ref: FileRef | None) -> str | None:
+    return None if ref is None else ref.md5

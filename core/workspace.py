@@ -1,0 +1,90 @@
+"""The workspace's state as the log tells it: for every path the agent's side touched, its content
+in the sandbox and its base (what the host had, which a change is measured against). It is a fold
+of `WorkspaceDelta` and `ApplyFinished` events, so a loaded, forked or restored session knows
+exactly the files the log describes, and the change set survives the sandbox.
+
+Contents live in the session store's blobs (content-addressed by sha256); events carry refs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.changes import ChangeSet, FileChange, make_change
+from core.errors import UnsafePathError
+from core.events import ApplyFinished, ApplyStarted, FileRef, WorkspaceDelta
+from core.host_workspace import HostWorkspace
+from core.paths import escape_path, unescape_path
+from core.store import SessionStore
+
+
+@dataclass
+class WorkspaceState:
+    sandbox: dict[str, FileRef | None] = field(default_factory=dict)  # path -> content (None: gone)
+    base: dict[str, FileRef | None] = field(default_factory=dict)  # path -> base (None: absent)
+    open_apply: ApplyStarted | None = None  # an apply with no ApplyFinished yet
+
+    def apply_delta(self, event: WorkspaceDelta) -> None:
+        for key, ref in event.sandbox.items():
+            self.sandbox[unescape_path(key)] = ref
+        for key, ref in event.base.items():
+            self.base[unescape_path(key)] = ref
+
+    def apply_started(self, event: ApplyStarted) -> None:
+        self.open_apply = event
+
+    def apply_finished(self, event: ApplyFinished) -> None:
+        started = self.open_apply
+        self.open_apply = None
+        if started is None or started.apply_id != event.apply_id:
+            return
+        for key in event.written:
+            self.base[unescape_path(key)] = started.files[key].write  # the host has it now
+
+    def changed_paths(self) -> list[str]:
+        """Paths whose sandbox content differs from their base, sorted."""
+        return sorted(p for p, ref in self.sandbox.items() if _md5(ref) != _md5(self.base.get(p)))
+
+    def sandbox_files(self) -> dict[str, FileRef | None]:
+        """What to put into a new sandbox copied from the host so it holds what the log describes."""
+        return dict(self.sandbox)
+
+
+def _md5(ref: FileRef | None) -> str | None:
+    return None if ref is None else ref.md5
+
+
+def delta(
+    reason: str, sandbox: Mapping[str, FileRef | None] = {}, base: Mapping[str, FileRef | None] = {}
+) -> WorkspaceDelta:
+    """A WorkspaceDelta event from unescaped paths."""
+    return WorkspaceDelta.model_validate(
+        {
+            "reason": reason,
+            "sandbox": {escape_path(p): r for p, r in sandbox.items()},
+            "base": {escape_path(p): r for p, r in base.items()},
+        }
+    )
+
+
+def change_set(state: WorkspaceState, store: SessionStore, host: HostWorkspace) -> ChangeSet:
+    """The changes the sandbox holds relative to their bases, with diffs against the base content
+    (or the host's current file where the base content was not kept)."""
+    files: list[FileChange] = []
+    for path in state.changed_paths():
+        new_ref, base_ref = state.sandbox[path], state.base.get(path)
+        new = store.read_blob(new_ref.sha256) if new_ref is not None and new_ref.sha256 else None
+        if new_ref is not None and new is None:
+            continue  # the content was lost (a crash before it was stored): nothing to offer
+        if base_ref is None:
+            old = None
+        elif base_ref.sha256 and (kept := store.read_blob(base_ref.sha256)) is not None:
+            old = kept
+        else:
+            try:
+                old = host.read(path)
+            except UnsafePathError:
+                old = None  # not a regular file on the host any more: applying will refuse it
+        change = make_change(path, old, new)
+        files.append(change.model_copy(update={"base_md5": _md5(base_ref)}))
+    return ChangeSet(files=tuple(files))
