@@ -21,6 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const review = (s.review = panel.review = new ChangeReview(srv, s));
   panel.sessions = s;
 
+  let restartTimer: NodeJS.Timeout | undefined;
   const command = (id: string, run: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, run);
   context.subscriptions.push(
     log,
@@ -53,9 +54,13 @@ export function activate(context: vscode.ExtensionContext): void {
     command("sidehand.rejectFile", (sessionId?: string, file?: string) => review.decideFile(false, sessionId, file)),
     command("sidehand.acceptHunk", (sessionId?: string, file?: string, index?: number) => review.decideHunk(true, sessionId, file, index)),
     command("sidehand.rejectHunk", (sessionId?: string, file?: string, index?: number) => review.decideHunk(false, sessionId, file, index)),
-    // The server reads its settings once, at initialize: a relevant change means a restart.
+    // The server reads its settings once, at initialize: a relevant change means a restart (one
+    // for a burst of changes: the settings editor saves as the user types).
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (RESTART_KEYS.some((key) => event.affectsConfiguration(`sidehand.${key}`))) void srv.restart();
+      if (!RESTART_KEYS.some((key) => event.affectsConfiguration(`sidehand.${key}`))) return;
+      clearTimeout(restartTimer);
+      log.info("settings changed: restarting the server");
+      restartTimer = setTimeout(() => void srv.restart(), 1000);
     }),
     context.secrets.onDidChange((event) => {
       if (event.key === API_KEY_SECRET) void srv.restart();

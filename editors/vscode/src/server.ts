@@ -68,6 +68,7 @@ export class SidehandServer implements vscode.Disposable {
       isFile,
     });
     if (isProblem(launch)) {
+      this.log.warn(`not starting the server: ${launch.detail}`);
       this.events?.onStatus("failed", launch);
       return;
     }
@@ -148,6 +149,7 @@ export class SidehandServer implements vscode.Disposable {
     this.client = undefined;
     if (!client) return;
     this.stopping = true;
+    this.log.info("stopping the server");
     try {
       if (client.isRunning()) await client.stop(5000);
     } catch (error) {
@@ -160,9 +162,17 @@ export class SidehandServer implements vscode.Disposable {
     this.events?.onStatus("stopped", null);
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+  private queue: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
+
+  /** Restarts run one after another; one that is waiting to run covers any asked for meanwhile. */
+  restart(): Promise<void> {
+    this.queued ??= this.queue = this.queue.then(async () => {
+      this.queued = undefined;
+      await this.stop();
+      await this.start();
+    });
+    return this.queued;
   }
 
   /** A `sidehand/*` request; a JSON-RPC error arrives as a ResponseError (with its code). */

@@ -50,9 +50,14 @@ export class Sessions implements ServerEvents {
     this.dispatch({ type: "server", status, problem: trouble });
     if (status === "ready") {
       // A new process numbers its updates from 0 again: the current session is replayed afresh.
+      const current = this.view.current;
+      const reloaded = current !== null && this.loaded.has(current);
       this.loaded.clear();
       void this.refreshSessions();
-      if (this.view.current) void this.open(this.view.current);
+      if (current)
+        void this.open(current).then(() => {
+          if (reloaded) this.dispatch({ type: "notice", sessionId: current, level: "info", text: "The server restarted: this session was reloaded from its log." });
+        });
     }
   }
 

@@ -16,7 +16,7 @@ const button = (label: string, action: string, data: Record<string, string> = {}
 
 export function header(view: ViewState): string {
   const options = view.sessions
-    .map((s) => `<option value="${esc(s.sessionId)}"${s.sessionId === view.current ? " selected" : ""}>${esc(s.title ?? "(untitled)")} · ${esc(s.status)}</option>`)
+    .map((s) => `<option value="${esc(s.sessionId)}"${s.sessionId === view.current ? " selected" : ""}>${esc(s.title || `Session of ${new Date(s.created * 1000).toLocaleString()}`)} · ${esc(s.status)}</option>`)
     .join("");
   const none = view.current && view.sessions.some((s) => s.sessionId === view.current) ? "" : `<option value="" selected>${view.current ? "New session" : "No session"}</option>`;
   return `<label class="sr-only" for="session-select">Session</label>
