@@ -34,6 +34,7 @@ const SCRIPT = [
   { tool_calls: [{ name: "bash", arguments: { command: "grep -n return calc.py" } }] },
   { text: FINAL_TEXT },
   { text: "`add` returns the sum of its two arguments." }, // the code action's session
+  { text: "This reply comes too late.", delay: 30 }, // cancelled before it arrives
 ];
 
 const children: ChildProcess[] = [];
@@ -232,6 +233,27 @@ async function main(): Promise<void> {
       await page.screenshot({ path: path.join(ARTIFACTS, "workbench-after-turn.png") });
     });
 
+    await step("the page's CSP blocks inline scripts", async () => {
+      const csp = await panel.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+      if (!csp?.includes("default-src 'none'") || !/script-src 'nonce-[^']+';/.test(csp)) throw new Error(`weak CSP: ${csp}`);
+      const ran = await panel.evaluate(() => {
+        const script = document.createElement("script");
+        script.textContent = "document.body.dataset.injected = 'yes'";
+        document.body.appendChild(script);
+        return document.body.dataset.injected === "yes";
+      });
+      if (ran) throw new Error("an inline script ran in the panel");
+    });
+
+    await step("hiding and showing the panel keeps the conversation", async () => {
+      await page.locator('.activitybar [aria-label^="Explorer"]').first().click();
+      await page.locator(".explorer-folders-view, .explorer-viewlet").first().waitFor();
+      await page.locator('.activitybar [aria-label^="Sidehand"]').first().click();
+      panel = await panelFrame(page);
+      await panel.locator(".msg.agent", { hasText: "stays text" }).waitFor();
+      await panel.locator(".changes li", { hasText: "calc.py" }).waitFor();
+    });
+
     const modifiedLine = (text: string) => page.locator(".monaco-diff-editor .editor.modified .view-line", { hasText: text });
     const onDisk = () => fs.readFileSync(path.join(workspace, "calc.py"), "utf8");
 
@@ -281,6 +303,14 @@ async function main(): Promise<void> {
       await page.screenshot({ path: path.join(ARTIFACTS, "code-action.png") });
     });
 
+    await step("Cancel stops a running turn", async () => {
+      await panel.locator("#prompt").fill("Now take your time");
+      await panel.locator("#prompt").press("Enter");
+      await panel.locator('button[data-action="cancel"]').click();
+      await panel.locator(".notice", { hasText: "Cancelled." }).waitFor();
+      await panel.locator('button[data-action="cancel"]').waitFor({ state: "detached" });
+    });
+
     await step("the server dies: the panel says so, restarts it, and reloads the session", async () => {
       const server = serverPid(codeServer.pid!);
       if (server === undefined) throw new Error("no sidehand lsp process under code-server");
@@ -292,7 +322,7 @@ async function main(): Promise<void> {
       // The session shown before is replayed from its log by the new server process.
       await panel.locator(".notice", { hasText: "reloaded from its log" }).waitFor();
       await panel.locator(".msg.agent", { hasText: "returns the sum" }).waitFor();
-      if ((await panel.locator(".msg.user").count()) !== 1) throw new Error("the replay duplicated messages");
+      if ((await panel.locator(".msg.user").count()) !== 2) throw new Error("the replay lost or duplicated messages");
     });
 
     await step("a past session reloads with its history", async () => {
@@ -313,6 +343,8 @@ async function main(): Promise<void> {
     const log = findFile(path.join(userData, "logs"), (f) => f.endsWith("Sidehand.log"));
     const activated = log && /activated in ([\d.]+) ms/.exec(fs.readFileSync(log, "utf8"));
     if (activated?.[1]) figures.activationMs = Number(activated[1]);
+    const ready = log && /server ready in (\d+) ms/.exec(fs.readFileSync(log, "utf8"));
+    if (ready?.[1]) figures.serverReadyMs = Number(ready[1]);
     if (log) fs.copyFileSync(log, path.join(ARTIFACTS, "sidehand-output.log"));
     figures.vsixBytes = fs.statSync(VSIX).size;
     await stopAll();

@@ -111,7 +111,9 @@ export class SidehandServer implements vscode.Disposable {
     this.client = client;
     this.events?.onClient(client);
     try {
+      const began = performance.now();
       await client.start();
+      this.log.info(`server ready in ${(performance.now() - began).toFixed(0)} ms`);
       this.events?.onStatus("ready", null);
     } catch (error) {
       this.log.error(`the server did not start: ${String(error)}`);
