@@ -290,9 +290,14 @@ async function main(): Promise<void> {
       await page.keyboard.press("Home");
       await page.keyboard.press("Shift+ArrowDown");
       await page.keyboard.press("Shift+ArrowDown");
+      await palette(page, "Sidehand: Ask About Selection"); // attaches the selection to the next prompt
+      const chip = panel.locator(".chip", { hasText: "calc.py:1-3" });
+      await chip.waitFor();
+      await chip.locator("button").click();
+      await chip.waitFor({ state: "detached" });
+      await palette(page, "View: Focus Active Editor Group"); // back to the editor, selection kept
       // The code actions come from the server; the menu shows once they are in (Ctrl+. again if
       // it was pressed before the editor had asked for them).
-      await page.locator(".monaco-editor .lightBulbWidget").first().waitFor();
       const explain = page.locator(".action-widget .monaco-list-row", { hasText: "Sidehand: Explain" });
       await until("the code action menu", async () => {
         await page.keyboard.press("Control+.");

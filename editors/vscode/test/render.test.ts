@@ -52,3 +52,30 @@ test("a plan shows its entries with their status", () => {
   assert.match(html, /plan-completed/);
   assert.match(html, /Write &#60;tests&#62;/);
 });
+
+test("an approval shows the command to run, or an edit's arguments, escaped", () => {
+  const ask = (tool: string, rawInput: Record<string, unknown>) =>
+    render.permissions([{ id: "p1", request: { sessionId: "s", risk: "high", reason: "deletes files", options: [
+      { optionId: "allow_once", name: "Allow once", kind: "allow_once" },
+      { optionId: "reject", name: "Reject", kind: "reject_once" },
+    ], toolCall: { sessionUpdate: "tool_call", toolCallId: "c1", status: "pending", tool, title: `${tool} <b>`, rawInput } } }]);
+  const bash = ask("bash", { command: "rm -rf build </pre><script>x()</script>" });
+  assert.match(bash, /rm<\/span> -rf build &lt;\/pre&gt;/);
+  assert.doesNotMatch(bash, /<script|<b>|<\/pre><script/);
+  assert.match(bash, /data-option="allow_once" data-autofocus/); // the first choice takes the focus
+  assert.match(bash, /data-option="reject" class="secondary"/);
+  const edit = ask("editor", { command: "str_replace", path: "a.py", old_str: "a - b", new_str: "a + b" });
+  assert.match(edit, /old_str/);
+  assert.match(edit, /a \+ b/);
+});
+
+test("a checkpoint offers Restore; attachments can be removed", () => {
+  const html = render.item({ kind: "checkpoint", checkpoint: { checkpointId: "k<1>", label: "after edit", toolCallId: "c1", timestamp: 0 } }, local());
+  assert.match(html, /data-action="restore" data-id="k&#60;1&#62;">Restore</);
+  const view = emptyView();
+  view.server.status = "ready";
+  view.attachments = [{ type: "selection", uri: "file:///ws/a.py", label: "a.py:1-3", text: "x" }];
+  const composer = render.composer(view);
+  assert.match(composer, /a\.py:1-3<button[^>]*data-action="detach" data-index="0"/);
+  assert.match(composer, /data-action="send">Send/);
+});

@@ -101,11 +101,12 @@ export function permissions(pending: PendingPermission[]): string {
   return pending
     .map(({ id, request }) => {
       const input = request.toolCall.rawInput ?? {};
-      const what = typeof input.command === "string" ? input.command : typeof input.path === "string" ? input.path : JSON.stringify(input);
-      const options = request.options.map((o, i) => button(o.name, "permission", { id, option: o.optionId }, ` class="${o.kind.startsWith("reject") ? "secondary" : ""}"${i === 0 ? " data-autofocus" : ""}`)).join("");
+      // A command is shown as it will run; any other action as its arguments (an edit's old and new text).
+      const [what, language] = request.toolCall.tool === "bash" && typeof input.command === "string" ? [input.command, "bash"] : [JSON.stringify(input, null, 2), "json"];
+      const options = request.options.map((o, i) => button(o.name, "permission", { id, option: o.optionId }, `${o.kind.startsWith("reject") ? ' class="secondary"' : ""}${i === 0 ? " data-autofocus" : ""}`)).join("");
       return `<div class="permission" role="group" aria-label="Approval needed">
-<div><strong>Approve ${esc(request.toolCall.tool ?? request.toolCall.title ?? "action")}?</strong> <span class="risk risk-${esc(request.risk)}">${esc(request.risk)} risk</span></div>
-<pre><code>${esc(clip(what, OUTPUT_PREVIEW))}</code></pre><div class="reason">${esc(request.reason)}</div><div class="actions">${options}</div></div>`;
+<div><strong>Approve ${esc(request.toolCall.title ?? request.toolCall.tool ?? "this action")}?</strong> <span class="risk risk-${esc(request.risk)}">${esc(request.risk)} risk</span></div>
+<pre><code>${highlight(clip(what, OUTPUT_PREVIEW), language)}</code></pre><div class="reason">${esc(request.reason)}</div><div class="actions">${options}</div></div>`;
     })
     .join("");
 }
@@ -132,5 +133,5 @@ export function usage(transcript: Transcript | undefined): string {
 export function composer(view: ViewState): string {
   const running = isRunning(view.current ? view.transcripts[view.current] : undefined);
   const chips = view.attachments.map((a, i) => `<span class="chip">${esc(a.label)}${button("×", "detach", { index: String(i) }, ` aria-label="Remove ${esc(a.label)}"`)}</span>`).join("");
-  return `<div class="chips">${chips}</div><div class="actions">${button("+ Selection", "attach", { what: "selection" }, ' class="secondary"')}${button("+ File", "attach", { what: "file" }, ' class="secondary"')}<span class="spacer"></span>${running ? button("Cancel", "cancel", {}, ' class="secondary"') : ""}${button("Send", "send", {}, running || view.server.status !== "ready" ? " disabled" : "")}</div>`;
+  return `<div class="chips">${chips}</div><div class="actions">${button("+ Selection", "attach", { what: "selection" }, ' class="secondary"')}${button("+ File", "attach", { what: "file" }, ' class="secondary"')}<span class="spacer"></span>${running ? button("Cancel", "cancel", {}, ' class="secondary"') : button("Send", "send", {}, view.server.status !== "ready" ? " disabled" : "")}</div>`;
 }
