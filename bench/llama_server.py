@@ -31,15 +31,24 @@ class Server:
 
 @contextmanager
 def llama_server(
-    api_base: str | None, *, jinja: bool, threads: int = 2, ctx: int = 8192, seed: int = 42
+    api_base: str | None,
+    *,
+    jinja: bool,
+    threads: int = 2,
+    ctx: int = 8192,
+    seed: int = 42,
+    temperature: float | None = None,
 ) -> Iterator[Server]:
-    """The server at `api_base`, or one started now (and stopped on exit)."""
+    """The server at `api_base`, or one started now (and stopped on exit). `temperature` is the
+    server's default for requests that send none (Sidehand sends none)."""
     if api_base:
         yield Server(api_base.removesuffix("/").removesuffix("/v1"), None, None, None)
         return
     subprocess.run([str(REAL_MODEL), "setup"], check=True, stdout=sys.stderr)
     started = time.perf_counter()
     args = [str(REAL_MODEL), "start", "--threads", str(threads), "--ctx", str(ctx), "--seed", str(seed)]
+    if temperature is not None:
+        args += ["--temp", str(temperature)]
     out = subprocess.run(
         [*args, "--jinja" if jinja else "--no-jinja"], check=True, capture_output=True, text=True
     ).stdout
@@ -64,11 +73,13 @@ def chat(url: str, body: dict[str, Any], timeout: float = 600.0) -> dict[str, An
 
 
 def server_version(url: str) -> str:
-    """llama.cpp's build as /props reports it ("b7000 (abcdef0)"), or "unknown"."""
+    """llama.cpp's build as /props reports it, with the PyPI package scripts/real-model builds from
+    (a build from the sdist has no git metadata: it reports "b0-unknown")."""
     try:
         with urllib.request.urlopen(f"{url}/props", timeout=10) as response:
-            props = json.loads(response.read())
+            build = str(json.loads(response.read()).get("build_info") or "unknown")
     except OSError:
-        return "unknown"
-    build = props.get("build_info")
-    return str(build) if build else "unknown"
+        build = "unknown"
+    paths = subprocess.run([str(REAL_MODEL), "paths"], capture_output=True, text=True, check=False).stdout
+    package = dict(line.split(" ", 1) for line in paths.splitlines() if " " in line).get("PACKAGE")
+    return f"{package} (build_info {build})" if package else build

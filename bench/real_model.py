@@ -73,7 +73,8 @@ def check_fix(ws: Path) -> str | None:
     done = subprocess.run(
         [sys.executable, "-B", "test_calc.py"], cwd=ws, capture_output=True, text=True, timeout=60
     )
-    return None if done.returncode == 0 else f"test fails: {(done.stderr or done.stdout).strip()[-200:]}"
+    output = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+    return None if done.returncode == 0 else f"test fails: {output[-1][:200]}"
 
 
 GEOMETRY = "def area(width, height):\n    return width * height\n"
@@ -240,15 +241,27 @@ def main() -> None:
         default=True,
         help="the model's own chat template with native tools (default), or llama.cpp's built-in one",
     )
+    parser.add_argument("--threads", type=int, default=2, help="llama-server's threads (1 on a busy machine)")
+    parser.add_argument(
+        "--seed", type=int, default=42, help="llama-server's sampling seed (-1: a new one per request)"
+    )
+    parser.add_argument(
+        "--server-temp", type=float, help="llama-server's default temperature (Sidehand sends none; 0.8)"
+    )
     parser.add_argument("--api-base", help="use this llama-server instead of starting one")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces and session logs")
     args = parser.parse_args()
     tasks = [TASKS[name] for name in args.tasks.split(",")]
     out = Path(tempfile.mkdtemp(prefix="sidehand-real-model-"))
     results: list[RunResult] = []
-    with llama_server(args.api_base, jinja=args.jinja) as server:
+    with llama_server(
+        args.api_base, jinja=args.jinja, threads=args.threads, seed=args.seed, temperature=args.server_temp
+    ) as server:
         mode = "--jinja" if args.jinja else "--no-jinja"
         print(f"llama.cpp {server_version(server.url)} at {server.url}, template {mode}", end="")
+        if not args.api_base:
+            temp = args.server_temp if args.server_temp is not None else "0.8 (default)"
+            print(f", threads {args.threads}, seed {args.seed}, temperature {temp}", end="")
         print(f", loaded in {server.load_seconds:.1f} s" if server.load_seconds is not None else "")
         speed = measure_speed(server, args.jinja)
         print(

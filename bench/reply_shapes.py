@@ -61,7 +61,8 @@ def call_arguments(message: dict[str, Any], content: str) -> list[Any]:
     return found
 
 
-def shapes(message: dict[str, Any], finish_reason: str) -> set[str]:
+def shapes(message: dict[str, Any], finish_reason: str, context: str = "") -> set[str]:
+    """The reply's shapes; `context` is the request's last message (a path it names is no mistake)."""
     content = message.get("content") or ""
     tags: set[str] = set()
     names = [c["function"]["name"] for c in message.get("tool_calls") or ()]
@@ -90,8 +91,15 @@ def shapes(message: dict[str, Any], finish_reason: str) -> set[str]:
     for label, pattern in OTHER_FORMS.items():
         if pattern.search(content):
             tags.add(label)
-    if not names and not (tags & set(OTHER_FORMS)):
-        tags.add("no tool call (prose only)")
+    if "<tool_response>" in content:
+        tags.add("echoes a <tool_response> block")
+    if not content.strip() and not names:
+        tags.add("empty reply")
+    elif not names and any(isinstance(v, dict) for _, _, v in json_objects(content)):
+        tags.add("JSON object with no tool name (the arguments alone)")
+    elif not names and not (tags & set(OTHER_FORMS)):
+        code = FENCE.search(content)
+        tags.add("no tool call: prose with code blocks" if code else "no tool call: prose only")
     if len(names) > 1:
         tags.add("several calls in one reply")
     if names and outside.strip():
@@ -100,9 +108,10 @@ def shapes(message: dict[str, Any], finish_reason: str) -> set[str]:
         tags.add("editor sub-command as the tool name")
     if any(n not in TOOLS and n not in EDITOR_COMMANDS for n in names):
         tags.add("other unknown tool name")
-    if any(
-        "/src/" in str(a.get("path", "")) for a in call_arguments(message, content) if isinstance(a, dict)
-    ):
+    # The editor's description gives /workspace/src/app.py as its example path; no scenario has a
+    # src/ folder (unless the last message itself names one).
+    paths = [str(a.get("path", "")) for a in call_arguments(message, content) if isinstance(a, dict)]
+    if any("/src/" in p for p in paths) and "/src/" not in context:
         tags.add("a path under src/ (the editor's example path; the project has no src/)")
     if finish_reason == "length":
         tags.add("cut off at max_tokens")
@@ -119,7 +128,8 @@ def main() -> None:
     counts: dict[str, Counter[str]] = {}
     for path in sorted(args.dir.glob("*.json")):
         record = json.loads(path.read_text())
-        found = shapes(record["message"], record["finish_reason"])
+        last = json.dumps(record["meta"].get("last_message"))
+        found = shapes(record["message"], record["finish_reason"], last)
         mode = record["meta"]["template"]
         for tag in found:
             counts.setdefault(tag, Counter())[mode] += 1
