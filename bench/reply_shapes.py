@@ -22,9 +22,10 @@ TOOLS = set(default_tools())
 EDITOR_COMMANDS = {"view", "create", "str_replace", "insert", "undo_edit"}
 FENCE = re.compile(r"```(\w*)\s*\n(.*?)```", re.S)
 TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+NATIVE = "native tool_calls (parsed by llama-server)"
 OTHER_FORMS = {
     "<function=…> form": re.compile(r"<function=[\w.-]+>"),
-    "XML call (<invoke>, <parameter=…>, <function_calls>)": re.compile(
+    "OpenHands-style XML (<invoke>, <parameter=…>, <function_calls>)": re.compile(
         r"<invoke\b|<parameter=|<function_calls>"
     ),
 }
@@ -67,12 +68,14 @@ def shapes(message: dict[str, Any], finish_reason: str, context: str = "") -> se
     tags: set[str] = set()
     names = [c["function"]["name"] for c in message.get("tool_calls") or ()]
     if names:
-        tags.add("native tool_calls (parsed by llama-server)")
+        tags.add(NATIVE)
     spans: list[tuple[int, int]] = []
     for fence in FENCE.finditer(content):
         fenced = [v for _, _, v in json_objects(fence.group(2)) if call_name(v)]
         if fenced:
-            tags.add(f"```{fence.group(1) or ''} fenced block")
+            tags.add(
+                f"```{fence.group(1)} fenced block" if fence.group(1) else "``` fenced block (no language)"
+            )
             names += [call_name(v) or "" for v in fenced]
             spans.append(fence.span())
     for tagged in TAGGED.finditer(content):
@@ -134,13 +137,17 @@ def main() -> None:
         for tag in found:
             counts.setdefault(tag, Counter())[mode] += 1
         counts.setdefault("(replies)", Counter())[mode] += 1
+    # Shapes other models write, listed even when this one never did.
+    for tag in (NATIVE, "<tool_call> tags", *OTHER_FORMS):
+        counts.setdefault(tag, Counter())
         if args.files:
             print(f"{path.name}: {'; '.join(sorted(found))}")
     modes = sorted({m for c in counts.values() for m in c})
     print(f"| shape | {' | '.join(modes)} | all |")
     print(f"|---|{'---|' * (len(modes) + 1)}")
     for tag, by_mode in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
-        print(f"| {tag} | {' | '.join(str(by_mode[m]) for m in modes)} | {sum(by_mode.values())} |")
+        label = f"`{tag}`" if "<" in tag else tag  # not read as an HTML tag in Markdown
+        print(f"| {label} | {' | '.join(str(by_mode[m]) for m in modes)} | {sum(by_mode.values())} |")
 
 
 if __name__ == "__main__":
