@@ -34,6 +34,8 @@ from core.tools import default_tools
 
 SIDEHAND = ROOT / ".venv" / "bin" / "sidehand"
 Check = Callable[[Path], str | None]  # the workspace after the run -> None, or what is wrong
+# How core.tools.parse_call answers a call it cannot run (unknown tool, arguments not JSON or invalid).
+REFUSED = ("Unknown tool", "The arguments of tool", "Invalid arguments for tool")
 
 
 @dataclass(frozen=True)
@@ -176,12 +178,7 @@ def run_task(task: Task, run_dir: Path, server: Server, max_iterations: int, tim
     seconds = time.perf_counter() - started
     events = session_events(sessions)
     calls = [e for e in events if e.get("kind") == "tool_call"]
-    rejected = {"Unknown tool", "Invalid arguments", "The arguments of tool"}
-    bad = [
-        e
-        for e in events
-        if e.get("kind") == "tool_result" and str(e.get("output")).startswith(tuple(rejected))
-    ]
+    bad = [e for e in events if e.get("kind") == "tool_result" and str(e.get("output")).startswith(REFUSED)]
     ends = [e for e in events if e.get("kind") == "turn_ended"]
     stop = "timeout" if exit_code is None else (ends[-1]["stop_reason"] if ends else f"exit {exit_code}")
     try:
@@ -263,11 +260,14 @@ def main() -> None:
             temp = args.server_temp if args.server_temp is not None else "0.8 (default)"
             print(f", threads {args.threads}, seed {args.seed}, temperature {temp}", end="")
         print(f", loaded in {server.load_seconds:.1f} s" if server.load_seconds is not None else "")
-        speed = measure_speed(server, args.jinja)
-        print(
-            f"prompt {speed['prompt_n']:.0f} tokens at {speed['prompt_per_second']:.1f} tok/s; "
-            f"generation {speed['predicted_n']:.0f} tokens at {speed['predicted_per_second']:.1f} tok/s"
-        )
+        try:
+            speed = measure_speed(server, args.jinja)
+            print(
+                f"prompt {speed['prompt_n']:.0f} tokens at {speed['prompt_per_second']:.1f} tok/s; "
+                f"generation {speed['predicted_n']:.0f} tokens at {speed['predicted_per_second']:.1f} tok/s"
+            )
+        except (OSError, KeyError, ValueError) as exc:
+            print(f"speed not measured: {exc}")
         print(
             f"{'task':<12} {'run':>3} {'ok':<3} {'steps':>5} {'bad':>3} {'seconds':>8}  {'stop':<15} detail"
         )

@@ -248,7 +248,7 @@ def record(url: str, mode: str, scenario: Scenario, temperature: str, version: s
         body["temperature"] = value
     reply = chat(url, body)
     choice = reply["choices"][0]
-    record = {
+    entry = {
         "meta": {
             "template": mode,
             "temperature": value if value is not None else "server default",
@@ -263,7 +263,7 @@ def record(url: str, mode: str, scenario: Scenario, temperature: str, version: s
         "finish_reason": choice["finish_reason"],
     }
     path = out / f"{mode}-{temperature}-{scenario.name}.json"
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
