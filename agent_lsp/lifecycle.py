@@ -1,26 +1,61 @@
-"""initialize / initialized / shutdown: settings from the client, their problems shown, the
-session machinery warmed up in the background, everything closed at shutdown."""
+"""initialize / initialized / shutdown, and SIGTERM: settings from the client, their problems shown,
+the session machinery warmed up in the background, what a killed process left behind settled,
+everything closed at shutdown (and on SIGTERM, within seconds)."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
 
 from lsprotocol import types
 
 from agent_lsp.server import SidehandServer
+
+log = logging.getLogger(__name__)
+
+SIGTERM_STATUS = 128 + signal.SIGTERM
 
 
 def register(server: SidehandServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: SidehandServer, params: types.InitializeParams) -> None:
         ls.configure(params)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: ls.spawn(terminate(ls)))
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: SidehandServer, params: types.InitializedParams) -> None:
         ls.load_settings()
         for problem in ls.settings_problems:
             ls.show(types.MessageType.Error, f"Sidehand settings: {problem}")
-        if ls.warm_up is not None:
-            ls.warm_up()
+        warming = ls.warm_up() if ls.warm_up is not None else None
+        ls.spawn(recover(ls, warming))
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: SidehandServer, params: None) -> None:
         await ls.aclose()
+
+
+async def recover(ls: SidehandServer, warming: object) -> None:
+    """Settle what a killed Sidehand process left (its sandboxes, its open sessions), once the
+    session machinery is loaded (off the event loop: the warm-up thread loads it)."""
+    if isinstance(warming, threading.Thread):
+        await asyncio.to_thread(warming.join)
+    try:
+        await ls.manager().recover()
+    except Exception:
+        log.warning("could not settle what a stopped process left behind", exc_info=True)
+
+
+async def terminate(ls: SidehandServer) -> None:
+    """SIGTERM (a shutdown, a Spot interruption): running turns end as interrupted and are logged,
+    sandboxes are removed, then the process exits. pygls's reader thread blocks on stdin, so the
+    exit does not wait for it."""
+    log.warning("SIGTERM: interrupting running turns and removing sandboxes")
+    try:
+        await asyncio.wait_for(ls.aclose(), 20)
+    finally:
+        logging.shutdown()
+        os._exit(SIGTERM_STATUS)

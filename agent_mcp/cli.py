@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,8 +158,7 @@ async def _serve(
 
     server = build_server(app)
     loop = asyncio.get_running_loop()
-    if warm_up is not None:
-        loop.call_later(PREFETCH_DELAY, warm_up)
+    recovering = loop.create_task(_recover(app, warm_up))
     main_task = asyncio.current_task()
     if main_task is not None:
         loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
@@ -170,8 +170,22 @@ async def _serve(
     except asyncio.CancelledError:
         log.info("stopping (SIGTERM)")
     finally:
+        recovering.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(app.aclose(), 30)
+
+
+async def _recover(app: SidehandApp, warm_up: Callable[[], object] | None) -> None:
+    """Warm up (after the handshake: importing litellm holds the GIL for seconds), then settle what
+    a killed Sidehand process left behind (its sandboxes, its open sessions)."""
+    await asyncio.sleep(PREFETCH_DELAY)
+    warming = warm_up() if warm_up is not None else None
+    if isinstance(warming, threading.Thread):
+        await asyncio.to_thread(warming.join)
+    try:
+        await app.manager.recover()
+    except Exception:
+        log.warning("could not settle what a stopped process left behind", exc_info=True)
 
 
 async def _serve_http(args: argparse.Namespace, server: Any, token: str | None) -> None:

@@ -91,9 +91,13 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
     docker_factory = DockerSandboxFactory(image=settings.sandbox_image)
     boxes: list[TimedSandbox] = []
 
-    async def factory(workspace: Path, session_id: str) -> Sandbox:
-        boxes.append(TimedSandbox(await docker_factory(workspace, session_id)))
-        return boxes[-1]
+    class TimedFactory:
+        async def __call__(self, workspace: Path, session_id: str) -> Sandbox:
+            boxes.append(TimedSandbox(await docker_factory(workspace, session_id)))
+            return boxes[-1]
+
+        async def reap(self) -> int:
+            return await docker_factory.reap()
 
     llms: list[TimedLLM] = []
 
@@ -101,7 +105,7 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
         llms.append(TimedLLM(default_llm_factory(s)))
         return llms[-1]
 
-    manager = SessionManager(settings, factory, llm_factory)
+    manager = SessionManager(settings, TimedFactory(), llm_factory)
     workspace = root / "ws"
     workspace.mkdir()
     (workspace / "README.md").write_text("bench\n")

@@ -94,7 +94,13 @@ class Sandbox(Protocol):
 
 
 class SandboxFactory(Protocol):
-    async def __call__(self, workspace: Path, session_id: str) -> Sandbox: ...
+    async def __call__(self, workspace: Path, session_id: str) -> Sandbox:
+        """A new sandbox holding a copy of `workspace`, for the session `session_id`."""
+        ...
+
+    async def reap(self) -> int:
+        """Remove the sandboxes whose owning process is gone (killed, crashed); how many."""
+        ...
 
 
 TextSink = Callable[[str], None]

@@ -16,7 +16,7 @@ from core.changes import ChangeSet
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
 from core.errors import SessionBusyError, SessionError
-from core.eventlog import EventLog
+from core.eventlog import EventLog, EventLogError
 from core.events import (
     NOT_PERSISTED,
     ApprovalGranted,
@@ -86,7 +86,8 @@ class Session:
         self._listeners: list[EventSink] = []
         self._turn: asyncio.Task[TurnEnded] | None = None
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
-        self.policy = Policy(settings.approval_mode)
+        self._stop_outcome = TurnOutcome("cancelled", "cancelled by the user")  # for a cancelled turn
+        self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
         self.closed = False
         self.files = SessionFiles(
             workspace, state.workspace, store, self.emit, self.log.sync_off_loop, self.sandbox
@@ -168,16 +169,18 @@ class Session:
         if not text.strip():
             raise SessionError("the prompt is empty")
         self.emit(UserMessage(text=text, context=tuple(context)))
+        self._stop_outcome = TurnOutcome("cancelled", "cancelled by the user")
         self._turn = asyncio.create_task(self._run_turn())
         return await asyncio.shield(self._turn)
 
     async def _run_turn(self) -> TurnEnded:
         await self.log.sync_off_loop()  # the prompt is durable before the model sees it
         self.emit(StateChanged(state="running"))
+        await self._save_meta()
         try:
             outcome = await self.controller.run_turn()
         except asyncio.CancelledError:
-            outcome = TurnOutcome("cancelled", "cancelled by the user")
+            outcome = self._stop_outcome
         except Exception as exc:  # a sandbox or log failure: record it, keep the session usable
             log.exception("session %s: turn failed", self.id)
             outcome = TurnOutcome("error", f"{type(exc).__name__}: {exc}")
@@ -193,12 +196,13 @@ class Session:
             TurnEnded(
                 stop_reason=outcome.stop_reason,
                 message=outcome.message,
-                changes=tuple(f"{c.status[0].upper()} {c.path}" for c in changes.files),
+                changes=tuple(c.line for c in changes.files),
                 iterations=outcome.iterations,
             )
         )
         self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))
         await self.log.sync_off_loop()
+        await self._save_meta()
         assert isinstance(end, TurnEnded)
         return end
 
@@ -212,12 +216,24 @@ class Session:
             return ChangeSet()
         return changes
 
-    async def cancel(self) -> None:
+    async def cancel(self, *, interrupted: str | None = None) -> None:
         """Stop the running turn: the running command is killed, pending approvals are answered
-        cancelled, and the turn ends with stop reason `cancelled`."""
+        cancelled, and the turn ends with stop reason `cancelled` (the user's), or `interrupted`
+        with this message (the process is stopping)."""
         if self._turn is not None and not self._turn.done():
+            if interrupted is not None:
+                self._stop_outcome = TurnOutcome("interrupted", interrupted)
             self._turn.cancel()
             await asyncio.wait([self._turn])
+
+    async def _save_meta(self) -> None:
+        """The title and status in the store's metadata (what listings show without the log)."""
+        try:
+            await asyncio.to_thread(
+                self.store.update_meta, self.id, title=self.state.title, status=self.state.status
+            )
+        except (EventLogError, OSError):
+            log.warning("session %s: cannot update its metadata", self.id, exc_info=True)
 
     # ---- approvals -----------------------------------------------------------------------
     async def _approve(self, action: ToolCallEvent, verdict: Verdict) -> bool:
@@ -244,7 +260,6 @@ class Session:
         finally:
             self._approvals.pop(action.call_id, None)
         if decision.allow:
-            self.policy.grant(action.tool, decision.scope, decision.pattern)
             self.emit(ApprovalGranted(call_id=action.call_id, scope=decision.scope, pattern=decision.pattern))
         else:
             self.emit(ApprovalRejected(call_id=action.call_id, reason=decision.reason))
@@ -280,7 +295,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        await self.cancel()
+        await self.cancel(interrupted="the session was closed during this turn")
         for future in self._approvals.values():
             future.cancel()
         if self._sandbox_task is not None:

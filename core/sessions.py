@@ -4,6 +4,7 @@ on one event loop; each has its own log, sandbox and model client."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 import time
@@ -16,6 +17,7 @@ from core.config import Settings, validate_settings
 from core.errors import SessionBusyError, SessionError, UnknownSessionError
 from core.eventlog import EventLog, EventLogError
 from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
+from core.owner import Owner
 from core.protocols import LLM, SandboxFactory
 from core.redaction import Redactor
 from core.session import Session
@@ -112,6 +114,7 @@ class SessionManager:
             "status": "idle",
             "parent": overrides.get("parent"),
             "kind": kind,
+            "owner": Owner.current().as_dict(),  # this process has it open (see recover_orphans)
         }
         # A folder, two files and an fsync: disk work kept off the loop, which serves other sessions.
         event_log = await asyncio.to_thread(self.store.create, session_id, meta, Redactor(settings.secrets()))
@@ -162,23 +165,30 @@ class SessionManager:
             )
         return sorted(infos, key=lambda i: i.updated, reverse=True)
 
-    async def load(self, session_id: str, **overrides: Any) -> Session:
+    async def load(self, session_id: str, *, start_sandbox: bool = True, **overrides: Any) -> Session:
         """Open a session from its log. Actions that had no result when the process stopped are
-        reported as interrupted (never re-run)."""
+        reported as interrupted (never re-run), an open turn ends as interrupted, and an apply the
+        process did not finish is completed or rolled back."""
         if (live := self.sessions.get(session_id)) is not None and not live.closed:
             return live
         if not self.store.exists(session_id):
             raise UnknownSessionError(f"unknown session {session_id!r}: no such session in {self.store.root}")
+        session = await asyncio.to_thread(self._load, session_id, overrides)
+        await session.log.sync_off_loop()
+        if start_sandbox:
+            session.start_sandbox()
+        return session
+
+    def _load(self, session_id: str, overrides: dict[str, Any]) -> Session:
+        """Open the log, settle what it left open, recover an unfinished apply (blocking)."""
         meta = self.store.read_meta(session_id)
         settings = self.settings_for({"model": meta.get("model"), **overrides})
         event_log, events = self.store.open(session_id, Redactor(settings.secrets()))
         state = replay(events)
         session = self._open(session_id, Path(meta["workspace"]), settings, event_log, state)
         _settle(session, INTERRUPTED, "the previous process stopped during this turn")
-        if state.workspace.open_apply is not None:
-            await asyncio.to_thread(session.files.recover)
-        await event_log.sync_off_loop()
-        session.start_sandbox()
+        session.files.recover()
+        self.store.update_meta(session_id, owner=Owner.current().as_dict(), status=state.status)
         return session
 
     async def fork(self, session_id: str, upto_seq: int | None = None) -> Session:
@@ -195,6 +205,7 @@ class SessionManager:
             "created": now,
             "updated": now,
             "parent": session_id,
+            "owner": Owner.current().as_dict(),
         }
         source.log.sync()
         event_log = self.store.fork(session_id, new_id, upto, meta, Redactor(source.settings.secrets()))
@@ -217,11 +228,37 @@ class SessionManager:
     async def _close(self, session: Session) -> None:
         await session.close()
         try:
-            meta = self.store.read_meta(session.id)
-            meta.update(updated=time.time(), title=session.state.title, status=session.state.status)
-            self.store.write_meta(session.id, meta)
+            self.store.update_meta(
+                session.id, title=session.state.title or None, status=session.state.status, owner=None
+            )
         except (EventLogError, OSError):
             log.warning("session %s: cannot update its metadata", session.id, exc_info=True)
+
+    async def recover(self) -> builtins.list[str]:
+        """What a process that died (SIGKILL, a crash) left behind: its sandboxes are removed, and
+        the sessions it had open are settled (an open turn ends interrupted, an unfinished apply is
+        completed or rolled back) as of their last step boundary. The fronts call this as they
+        start. Returns the sessions settled."""
+        reaped = await self.sandbox_factory.reap()
+        if reaped:
+            log.info("removed %d sandbox(es) of processes that are gone", reaped)
+        settled = []
+        for meta in await asyncio.to_thread(self.store.list_meta):
+            owner = Owner.from_dict(meta.get("owner") or {})
+            if owner is None or owner.alive() or meta["id"] in self.sessions:
+                continue
+            try:
+                session = await self.load(meta["id"], start_sandbox=False)
+                await self.close(session.id)
+            except Exception:
+                log.warning("session %s: could not settle it", meta["id"], exc_info=True)
+                continue
+            settled.append(meta["id"])
+        if settled:
+            log.warning(
+                "settled %d session(s) a stopped process had open: %s", len(settled), ", ".join(settled)
+            )
+        return settled
 
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from core.events import Event, SessionStatus, ToolCallEvent, UserMessage
 from core.messages import ChatMessage, ToolCall, Usage
+from core.policy import Grant
 from core.workspace import WorkspaceState
 
 
@@ -35,6 +36,8 @@ class State:
     turn_open: bool = False
     title: str = ""
     workspace: WorkspaceState = field(default_factory=WorkspaceState)
+    grants: list[Grant] = field(default_factory=list)  # scoped approvals, in force for the session
+    _asked: dict[str, str] = field(default_factory=dict)  # call_id -> tool of a pending approval
 
     def apply(self, event: Event) -> None:
         if event.seq >= 0:
@@ -61,6 +64,14 @@ class State:
                 self.status = event.state
             case "turn_ended":
                 self.turn_open = False
+            case "approval_requested":
+                self._asked[event.call_id] = event.tool
+            case "approval_granted":
+                tool = self._asked.pop(event.call_id, None)
+                if tool is not None and event.scope != "once":
+                    self.grants.append(Grant(event.scope, tool, event.pattern))
+            case "approval_rejected":
+                self._asked.pop(event.call_id, None)
             case "workspace_delta":
                 self.workspace.apply_delta(event)
             case "apply_started":

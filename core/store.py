@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,17 @@ class SessionStore:
         except (OSError, ValueError) as exc:
             raise EventLogError(f"cannot read {path}: {exc}") from exc
         return meta
+
+    def update_meta(self, session_id: str, **values: Any) -> None:
+        """Set these keys in the metadata (None removes one); `updated` is set to now."""
+        meta = self.read_meta(session_id)
+        for key, value in values.items():
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
+        meta["updated"] = time.time()
+        self.write_meta(session_id, meta)
 
     def write_meta(self, session_id: str, meta: dict[str, Any]) -> None:
         """Replace the metadata file atomically."""

@@ -19,6 +19,7 @@ import requests
 
 from core.config import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
+from core.owner import Owner
 from sandbox.workspace_copy import DEFAULT_EXCLUDES
 
 log = logging.getLogger(__name__)
@@ -111,47 +112,16 @@ def _probe_unix_socket(docker_host: str) -> None:
             raise OSError(exc.errno, f"cannot connect to {path}: {exc.strerror or exc}") from exc
 
 
-@dataclass(frozen=True)
-class HostIdentity:
-    """Who owns a container: this process on this machine, since this boot."""
-
-    host: str
-    boot: str
-    pid: int
-    started: str  # the process's start time in clock ticks since boot ("" where unknown)
-
-    @classmethod
-    def current(cls, pid: int | None = None) -> HostIdentity:
-        pid = os.getpid() if pid is None else pid
-        return cls(socket.gethostname(), _boot_id(), pid, process_start_time(pid))
-
-    def labels(self, session_id: str) -> dict[str, str]:
-        return {
-            LABEL: "1",
-            f"{LABEL}.session": session_id,
-            f"{LABEL}.pid": str(self.pid),
-            f"{LABEL}.host": self.host,
-            f"{LABEL}.boot": self.boot,
-            f"{LABEL}.started": self.started,
-        }
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def process_start_time(pid: int) -> str:
-    """Field 22 of /proc/<pid>/stat: tells a live owner from a later process that reused its pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return ""
-    return stat.rsplit(b")", 1)[-1].split()[19].decode()
+def container_labels(owner: Owner, session_id: str) -> dict[str, str]:
+    """The labels that say whose a container is (for reaping it once its owner is gone)."""
+    return {
+        LABEL: "1",
+        f"{LABEL}.session": session_id,
+        f"{LABEL}.pid": str(owner.pid),
+        f"{LABEL}.host": owner.host,
+        f"{LABEL}.boot": owner.boot,
+        f"{LABEL}.started": owner.started,
+    }
 
 
 def create_container(api: Any, settings: SandboxSettings, name: str, labels: Mapping[str, str]) -> str:
@@ -188,31 +158,16 @@ def reap_orphans(client: Any) -> list[str]:
     """Remove sidehand containers whose owning process on this machine is gone; returns their ids.
 
     Containers of other machines sharing the engine are left alone: their owners cannot be checked."""
-    me = HostIdentity.current()
-    filters = {"label": [f"{LABEL}=1", f"{LABEL}.host={me.host}"]}
+    host = Owner.current().host
+    filters = {"label": [f"{LABEL}=1", f"{LABEL}.host={host}"]}
     removed = []
     for container in client.api.containers(all=True, filters=filters):
-        if _owner_alive(container.get("Labels") or {}, me):
+        labels = container.get("Labels") or {}
+        owner = Owner.from_dict({k.removeprefix(f"{LABEL}."): v for k, v in labels.items()})
+        if owner is not None and owner.alive():
             continue
         log.info("removing orphaned sandbox container %s", container["Id"][:12])
         with contextlib.suppress(docker.errors.APIError):
             remove_container(client.api, container["Id"])
             removed.append(str(container["Id"]))
     return removed
-
-
-def _owner_alive(labels: Mapping[str, str], me: HostIdentity) -> bool:
-    if labels.get(f"{LABEL}.boot", me.boot) != me.boot:
-        return False  # made before this machine last booted
-    try:
-        pid = int(labels.get(f"{LABEL}.pid", ""))
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    started = labels.get(f"{LABEL}.started", "")
-    return not started or started == process_start_time(pid)

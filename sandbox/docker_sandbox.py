@@ -17,12 +17,13 @@ from typing import Any
 from core.changes import md5
 from core.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
+from core.owner import Owner
 from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.container import (
     SANDBOX_HOME,
-    HostIdentity,
     SandboxSettings,
     connect_engine,
+    container_labels,
     create_container,
     docker_errors,
     docker_executor,
@@ -80,7 +81,7 @@ class DockerSandbox:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         name = f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"
-        labels = HostIdentity.current().labels(session_id)
+        labels = container_labels(Owner.current(), session_id)
         docker.container_id = await docker.call(create_container, client.api, settings, name, labels)
         timings["create"] = time.perf_counter() - clock
         try:
@@ -283,6 +284,12 @@ class DockerSandboxFactory:
         log.debug("session %s uses sandbox %s", session_id, sandbox.container_id[:12])
         return sandbox
 
+    async def reap(self) -> int:
+        """Remove this machine's sandbox containers whose owning process is gone (a process that was
+        killed could not remove its own). The fronts call this as they start."""
+        client = await self._connect()
+        return await _reap(client)
+
     def close(self) -> None:
         """Close the engine connection this factory opened (a client passed in is the caller's)."""
         if self._owns_client and self._client is not None:
@@ -302,17 +309,21 @@ _reaped = False
 
 async def _reap_once(client: Any) -> None:
     global _reaped
-    if _reaped:
-        return
-    _reaped = True
+    if not _reaped:
+        _reaped = True
+        await _reap(client)
+
+
+async def _reap(client: Any) -> int:
     try:
         with docker_errors("list old sandbox containers"):
             removed = await _in_docker_pool(reap_orphans, client)
     except SandboxError as exc:
         log.warning("could not remove orphaned sandbox containers: %s", exc)
-        return
+        return 0
     if removed:
         log.info("removed %d orphaned sandbox container(s)", len(removed))
+    return len(removed)
 
 
 async def _start_watch(docker: DockerExec, settings: SandboxSettings) -> WorkspaceWatch | None:

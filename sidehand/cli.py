@@ -17,6 +17,18 @@ def _settings_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="config file (default: ~/.config/sidehand/config.toml)")
 
 
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--apply", action="store_true", help="write the agent's changes to the workspace")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="with --apply: write what can be written and list the refused files (default: all or nothing)",
+    )
+    p.add_argument("--confirm", action="store_true", help="ask on the terminal before each action")
+    p.add_argument("--max-iterations", type=int, help="stop after this many steps")
+    _settings_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sidehand", description="A self-hostable coding agent in a Docker sandbox."
@@ -27,14 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one task headless and exit")
     run.add_argument("task", help="what the agent should do")
     run.add_argument("--workspace", "-w", type=Path, default=Path.cwd(), help="project folder (default: cwd)")
-    run.add_argument("--apply", action="store_true", help="write the agent's changes to the workspace")
-    run.add_argument("--confirm", action="store_true", help="ask on the terminal before each action")
-    run.add_argument("--max-iterations", type=int, help="stop after this many steps")
-    _settings_args(run)
+    run.add_argument(
+        "--resume",
+        metavar="SESSION",
+        help="continue this session (its history, its sandbox's changes, its approvals) with the task",
+    )
+    _run_args(run)
 
     sessions = sub.add_parser("sessions", help="list and inspect sessions")
     ssub = sessions.add_subparsers(dest="action", required=True)
     ssub.add_parser("list", help="list sessions, newest first")
+    resume = ssub.add_parser("resume", help="continue a session with a new instruction (as run --resume)")
+    resume.add_argument("resume", metavar="session_id")
+    resume.add_argument("task", help="what the agent should do next")
+    _run_args(resume)
     show = ssub.add_parser("show", help="print a session's transcript")
     show.add_argument("session_id")
     show.add_argument("--json", action="store_true", help="print the raw events (JSON Lines)")
@@ -75,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     redact = RedactSecrets()
     configure_logging(verbose=args.verbose, redact=redact)
     try:
-        if args.command == "run":
+        if args.command == "run" or (args.command == "sessions" and args.action == "resume"):
             return asyncio.run(run_task(args, redact))
         if args.command == "sessions":
             return sessions_command(args)

@@ -48,7 +48,12 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
     prefetch()  # seconds of imports, overlapped with the sandbox start
     manager = build_manager(settings)
     try:
-        session = await manager.create(args.workspace)
+        await manager.recover()  # what a killed run left behind: its sandboxes, its open sessions
+        if args.resume:
+            session = await manager.load(args.resume)
+            printer.status(f"resuming session {session.id} in {session.workspace}")
+        else:
+            session = await manager.create(args.workspace)
         printer.status(f"session {session.id}: starting the sandbox ({settings.sandbox_image})")
         session.subscribe(printer)
         if args.confirm:
@@ -60,13 +65,22 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
         turn = asyncio.ensure_future(session.prompt(args.task))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(session.cancel()))
+        loop.add_signal_handler(
+            signal.SIGTERM,
+            lambda: asyncio.ensure_future(session.cancel(interrupted="stopped by SIGTERM")),
+        )
         end = await turn
         loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
         changes = await session.changes()
-        if changes.files and args.apply:
-            report = await session.apply_changes()
+        if end.stop_reason == "interrupted":
+            printer.status("interrupted: nothing applied; the session can be resumed")
+        elif changes.files and args.apply:
+            report = await session.apply_changes(partial=args.partial)
             shown = ", ".join(escape_path(p) for p in report.written)
             printer.status(f"applied {len(report.written)} change(s) to {session.workspace}: {shown}")
+            for path, why in report.refused.items():
+                printer.status(f"not applied: {escape_path(path)}: {why}")
         elif changes.files:
             printer.status(
                 f"changes not applied (use --apply); patch saved: {session.store.patch_path(session.id)}"
@@ -106,7 +120,7 @@ def sessions_command(args: argparse.Namespace) -> int:
     from core.sessions import SessionManager
 
     settings = load_settings()
-    manager = SessionManager(settings, sandbox_factory=_no_sandbox)
+    manager = SessionManager(settings, sandbox_factory=_NoSandboxes())
     if args.action == "list":
         for info in manager.list():
             print(f"{info.id}  {info.status:<10} {info.model or '-':<24} {info.workspace}  {info.title}")
@@ -126,8 +140,14 @@ def _brief(event: Event) -> dict[str, Any]:
     return {k: (v[:500] + "…" if isinstance(v, str) and len(v) > 500 else v) for k, v in data.items()}
 
 
-async def _no_sandbox(workspace: Path, session_id: str) -> Sandbox:
-    raise SidehandError("this command does not start sandboxes")
+class _NoSandboxes:
+    """For commands that read sessions and start no sandbox."""
+
+    async def __call__(self, workspace: Path, session_id: str) -> Sandbox:
+        raise SidehandError("this command does not start sandboxes")
+
+    async def reap(self) -> int:
+        return 0
 
 
 def sandbox_command(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 from core.protocols import CommandResult, TextSink
 from core.sessions import SessionManager
-from core.testing.fake_sandbox import InMemorySandbox
+from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM
 from core.testing.scripted_server import ScriptSet, Turn
 
@@ -108,4 +108,4 @@ def build_fake_manager(settings: Settings, script_path: Path) -> SessionManager:
 
     if settings.model is None:
         settings = settings.model_copy(update={"model": "scripted"})
-    return SessionManager(settings, sandbox_factory, llm_factory)
+    return SessionManager(settings, FakeSandboxFactory(sandbox_factory), llm_factory)

@@ -27,6 +27,21 @@ def _rel(path: str) -> str:
     return path[len(WORKDIR) + 1 :]
 
 
+class FakeSandboxFactory:
+    """A SandboxFactory over a function that makes (or hands back) in-memory sandboxes."""
+
+    def __init__(self, make: Callable[[Path, str], Awaitable[InMemorySandbox]]) -> None:
+        self._make = make
+        self.reaped = 0
+
+    async def __call__(self, workspace: Path, session_id: str) -> InMemorySandbox:
+        return await self._make(workspace, session_id)
+
+    async def reap(self) -> int:
+        self.reaped += 1
+        return 0
+
+
 class InMemorySandbox:
     def __init__(self, files: dict[str, bytes] | None = None, handler: CommandHandler | None = None) -> None:
         self.files: dict[str, bytes] = {_abs(k): v for k, v in (files or {}).items()}

@@ -16,7 +16,7 @@ from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEv
 from core.messages import LLMReply
 from core.session import ApprovalDecision
 from core.sessions import SessionManager
-from core.testing.fake_sandbox import InMemorySandbox
+from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM, call, reply
 from core.tools import Observation, Params, Tool, ToolContext
 
@@ -34,7 +34,7 @@ def make_manager(
         return box
 
     s = Settings.model_validate({"model": "scripted", "sessions_dir": tmp_path / "sessions", **settings})
-    return SessionManager(s, sandbox_factory, lambda _: llm), llm, box
+    return SessionManager(s, FakeSandboxFactory(sandbox_factory), lambda _: llm), llm, box
 
 
 @pytest.fixture
@@ -358,7 +358,9 @@ async def test_each_tool_call_is_parsed_once(tmp_path: Path, workspace: Path) ->
         return InMemorySandbox()
 
     settings = Settings(model="scripted", sessions_dir=tmp_path / "sessions", approval_mode="always")
-    manager = SessionManager(settings, sandbox_factory, lambda _: llm, lambda: {"echo": EchoTool()})
+    manager = SessionManager(
+        settings, FakeSandboxFactory(sandbox_factory), lambda _: llm, lambda: {"echo": EchoTool()}
+    )
     session = await manager.create(workspace)
     session.subscribe(
         lambda e: (

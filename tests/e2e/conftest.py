@@ -4,14 +4,17 @@ litellm, exactly as a user's provider would be."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from core.config import Settings
+from core.events import Event, ToolResultEvent
 from core.sessions import SessionManager
+from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer
 from sidehand.wiring import build_manager
 
@@ -64,3 +67,23 @@ def cli_env(server: ScriptedLLMServer, tmp_path: Path, **extra: str) -> dict[str
     )
     env.update(extra)
     return env
+
+
+def sidehand(
+    args: list[str], env: dict[str, str], *, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the `sidehand` command as a user would, capturing its output."""
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=check
+    )
+
+
+def results(events: Sequence[Event]) -> list[ToolResultEvent]:
+    return [e for e in events if isinstance(e, ToolResultEvent)]
+
+
+def only_session(tmp_path: Path) -> tuple[SessionStore, str]:
+    """The store the CLI wrote to and the one session in it."""
+    store = SessionStore(tmp_path / "sessions")
+    (meta,) = store.list_meta()
+    return store, meta["id"]

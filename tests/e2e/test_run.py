@@ -7,19 +7,17 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 import pytest
 
-from core.events import Event, ToolResultEvent
+from core.events import TurnEnded
 from core.sessions import SessionManager
-from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
 from sidehand.wiring import build_manager
-from tests.e2e.conftest import CLI, cli_env, settings_for
+from tests.e2e.conftest import CLI, cli_env, only_session, results, settings_for, sidehand
 from tests.support.waits import wait_for_path
 
 pytestmark = pytest.mark.docker
@@ -38,26 +36,6 @@ HELLO = Script(
         Turn.call("finish", {"message": "Created hello.py; it prints Hello from Sidehand."}),
     )
 )
-
-
-def sidehand(
-    args: list[str], env: dict[str, str], *, timeout: float = 120, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run the `sidehand` command as a user would, capturing its output."""
-    return subprocess.run(
-        [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=check
-    )
-
-
-def results(events: Sequence[Event]) -> list[ToolResultEvent]:
-    return [e for e in events if isinstance(e, ToolResultEvent)]
-
-
-def only_session(tmp_path: Path) -> tuple[SessionStore, str]:
-    """The store the CLI wrote to and the one session in it."""
-    store = SessionStore(tmp_path / "sessions")
-    (meta,) = store.list_meta()
-    return store, meta["id"]
 
 
 def test_cli_run_creates_hello_and_applies(
@@ -256,6 +234,11 @@ def test_killed_process_session_loads_from_its_log(
     done = sidehand(["run", "anything", "--workspace", str(tmp_path / "other")], cli_env(server, tmp_path))
     assert done.returncode == 0, done.stderr
     assert client.containers.list(all=True, filters=label) == []
+    # ...and settles the session it had open, as of its last step boundary
+    settled = store.events(session_id)
+    assert settled[: len(before)] == before
+    assert [e.stop_reason for e in settled if isinstance(e, TurnEnded)] == ["interrupted"]
+    assert store.read_meta(session_id)["status"] == "interrupted"
 
     async def resume() -> None:
         server.set_script(Script(turns=(Turn.say("Resumed."),)))
