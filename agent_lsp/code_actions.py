@@ -122,30 +122,36 @@ class CodeActionRunner:
         finally:
             unsubscribe()
         self._end_progress(token, end.stop_reason.replace("_", " "))
-        await self._offer(session, end)
+        if await self._offer(session, end):
+            # One-shot: once its changes are accepted or declined (or there are none), the code
+            # action's session is closed and its sandbox removed (its log stays, to load later).
+            await self.hub.close(p.SessionParams(session_id=session.id))
 
-    async def _offer(self, session: Session, end: TurnEnded) -> None:
+    async def _offer(self, session: Session, end: TurnEnded) -> bool:
+        """Offer the changes through workspace/applyEdit. True when that settled them; False when
+        they are left for later review (the sandbox then stops once idle)."""
         if end.stop_reason == "cancelled":
-            return
+            return True
         if end.message:
             self.server.show(types.MessageType.Info, f"Sidehand: {end.message}")
         changes = await session.changes()
         if not changes.files:
-            return
+            return True
         if not self.server.client_can_apply_edit():
             self.server.show(
                 types.MessageType.Warning,
                 f"Sidehand changed {changes.summary()}; this editor cannot apply workspace edits "
                 f"(the patch is in {session.store.patch_path(session.id)})",
             )
-            return
+            return False
         try:
             result = await self.review.apply_through_editor(session, changes, force=False)
         except Exception as exc:
             self.server.show(types.MessageType.Warning, f"Sidehand: the changes were not applied: {exc}")
-            return
+            return False
         if not result["applied"]:
             self.server.show(types.MessageType.Info, "Sidehand: the changes were declined")
+        return True
 
     async def _begin_progress(self, session: Session, title: str) -> str | None:
         caps = self.server.client_capabilities.window

@@ -23,7 +23,7 @@ def register(server: SidehandServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: SidehandServer, params: types.InitializeParams) -> None:
         ls.configure(params)
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: ls.spawn(terminate(ls)))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: _on_sigterm(ls))
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: SidehandServer, params: types.InitializedParams) -> None:
@@ -47,6 +47,14 @@ async def recover(ls: SidehandServer, warming: object) -> None:
         await ls.manager().recover()
     except Exception:
         log.warning("could not settle what a stopped process left behind", exc_info=True)
+
+
+_terminating: list[asyncio.Task[None]] = []  # not one of the server's tasks: closing cancels those
+
+
+def _on_sigterm(ls: SidehandServer) -> None:
+    if not _terminating:
+        _terminating.append(asyncio.ensure_future(terminate(ls)))
 
 
 async def terminate(ls: SidehandServer) -> None:

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +26,7 @@ from agent_mcp.models import (
     file_briefs,
 )
 from core.errors import SidehandError
+from core.output import OutputBudget
 from core.paths import escape_path, unescape_path
 from core.protocols import WORKDIR
 from core.session import Session
@@ -53,6 +55,7 @@ def sandbox_path(path: str) -> str:
 class OpenSandbox:
     id: str
     session: Session
+    outputs: OutputBudget
     edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in its shell
 
@@ -77,7 +80,12 @@ class SandboxRegistry:
         except BaseException:
             await self.manager.close(session.id)
             raise
-        self.open[session.id] = OpenSandbox(session.id, session)
+        outputs = OutputBudget(
+            session.store.outputs_dir(session.id),
+            self.settings.max_saved_output,
+            self.settings.max_session_outputs,
+        )
+        self.open[session.id] = OpenSandbox(session.id, session, outputs)
         return SandboxInfo(sandbox_id=session.id, workspace=str(session.workspace), workdir=WORKDIR)
 
     def get(self, sandbox_id: str) -> OpenSandbox:
@@ -92,7 +100,7 @@ class SandboxRegistry:
     async def _context(self, box: OpenSandbox) -> ToolContext:
         return ToolContext(
             sandbox=await box.session.sandbox(),
-            outputs_dir=box.session.store.outputs_dir(box.id),
+            outputs=box.outputs,
             call_id=f"mcp-{secrets.token_hex(6)}",
             command_timeout=self.settings.command_timeout,
             edit_history=box.edit_history,
@@ -105,8 +113,12 @@ class SandboxRegistry:
                 BashParams(command=command, timeout=timeout), await self._context(box)
             )
             await box.session.files.record()
+        note = box.session.take_sandbox_note()  # it was stopped while idle and started again
         return CommandOutput(
-            output=obs.output, exit_code=obs.exit_code, timed_out=obs.timed_out, truncated=obs.truncated
+            output=f"{note}\n{obs.output}" if note else obs.output,
+            exit_code=obs.exit_code,
+            timed_out=obs.timed_out,
+            truncated=obs.truncated,
         )
 
     async def editor(self, sandbox_id: str, params: EditorParams) -> EditorOutput:
@@ -183,6 +195,8 @@ class SandboxRegistry:
         if box is None:
             raise SandboxToolError(f"unknown sandbox {sandbox_id!r} (already closed?)")
         await self.manager.close(sandbox_id)
+        # Its full outputs served its client's calls; they have no use once it is closed.
+        await asyncio.to_thread(shutil.rmtree, box.session.store.outputs_dir(sandbox_id), True)
 
     async def aclose(self) -> None:
         boxes, self.open = list(self.open.values()), {}

@@ -26,6 +26,7 @@ import httpx
 from bench.llm_client import BENCH_MODEL, STREAM_CHUNKS, measure_stream, raw_httpx_call, scripted_server
 from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolSpec
+from core.output import OutputFile
 from core.protocols import LLM, CommandResult, Sandbox, TextSink
 from core.sessions import SessionManager, default_llm_factory
 from sandbox.docker_sandbox import DockerSandboxFactory
@@ -58,10 +59,10 @@ class TimedSandbox:
         self.runs: list[float] = []
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
     ) -> CommandResult:
         start = time.perf_counter()
-        result = await self.inner.run(command, timeout=timeout, output_path=output_path)
+        result = await self.inner.run(command, timeout=timeout, output_file=output_file)
         self.runs.append(time.perf_counter() - start)
         return result
 

@@ -52,6 +52,15 @@ class Settings(BaseModel):
         None, gt=0, description="stop a session when its cost (USD) reaches this"
     )
     prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
+    max_saved_output: int = Field(
+        10_000_000, ge=0, description="bytes of a command's full output kept on the host (0: none)"
+    )
+    max_session_outputs: int = Field(
+        200_000_000, ge=0, description="bytes of full outputs kept on the host per session"
+    )
+    sandbox_idle_timeout: float = Field(
+        900.0, ge=0, description="stop a session's sandbox after this many seconds unused (0: never)"
+    )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
 
     def secrets(self) -> list[str]:

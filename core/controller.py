@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from core.condenser import BoundedWindow
 from core.config import Settings
@@ -28,6 +27,7 @@ from core.events import (
     UsageRecorded,
 )
 from core.messages import ChatMessage, ToolCall
+from core.output import OutputBudget
 from core.policy import Policy, Verdict
 from core.prompts import SYSTEM_PROMPT
 from core.protocols import LLM, Condenser, Sandbox
@@ -61,7 +61,8 @@ class Controller:
         sync: Callable[[], Awaitable[None]],
         approve: Approver,
         after_tool: Callable[[], Awaitable[object]],
-        outputs_dir: Path,
+        sandbox_note: Callable[[], str | None],
+        outputs: OutputBudget,
         condenser: Condenser | None = None,
     ) -> None:
         self.settings = settings
@@ -74,7 +75,8 @@ class Controller:
         self.sync = sync
         self.approve = approve
         self.after_tool = after_tool
-        self.outputs_dir = outputs_dir
+        self.sandbox_note = sandbox_note
+        self.outputs = outputs
         self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
         self.edit_history: dict[str, list[bytes | None]] = {}
         self._specs = [t.spec() for t in tools.values()]
@@ -154,17 +156,19 @@ class Controller:
             return Observation("The user rejected this action. Ask them or try another approach.", error=True)
         ctx = ToolContext(
             sandbox=await self._sandbox(),
-            outputs_dir=self.outputs_dir,
+            outputs=self.outputs,
             call_id=action.call_id,
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,
         )
+        note = self.sandbox_note()
         self.emit(ToolStarted(call_id=action.call_id))
         try:
-            return await tool.execute(params, ctx)
+            observation = await tool.execute(params, ctx)
         except asyncio.CancelledError:
             await asyncio.shield(ctx.sandbox.interrupt())
             raise
+        return replace(observation, output=f"{note}\n{observation.output}") if note else observation
 
     async def _record_files(self) -> None:
         """Log what the tool changed in the sandbox. A failure here must not end the turn: the

@@ -1,21 +1,54 @@
-"""Command output that may be huge: kept whole in a file, shown middle-truncated in memory."""
+"""Command output that may be huge: kept in a file (up to a cap), shown middle-truncated in memory."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """Where a command's full output is kept, and how much of it at most."""
+
+    path: Path
+    max_bytes: int
+
+
+class OutputBudget:
+    """A session's room for full outputs on the host: at most `per_output` bytes each and
+    `total` bytes for the session, counting what its folder holds already."""
+
+    def __init__(self, directory: Path, per_output: int, total: int) -> None:
+        self.directory = directory
+        self.per_output = per_output
+        self.total = total
+        self.used = sum(entry.stat().st_size for entry in os.scandir(directory)) if directory.is_dir() else 0
+
+    def file_for(self, call_id: str) -> OutputFile | None:
+        """Where this call's output may go (None: the session's room is spent)."""
+        room = min(self.per_output, self.total - self.used)
+        return OutputFile(self.directory / f"{call_id}.txt", room) if room > 0 else None
+
+    def spend(self, path: Path | None) -> None:
+        if path is not None and path.is_file():
+            self.used += path.stat().st_size
 
 
 class OutputCollector:
     """Holds only the head and the tail of the output in memory, so a command that prints
     gigabytes costs the host `limit` bytes, not gigabytes; once the output outgrows `limit`, the
-    whole of it streams to `full_path` (if given). Output that fits touches no file: most commands'
-    output is short, and creating a file per command would be disk work on the event loop."""
+    whole of it streams to `file` (if given), up to its `max_bytes` (then a note says it was cut).
+    Output that fits touches no file: most commands' output is short, and creating a file per
+    command would be disk work on the event loop. The file is private to the user (0600)."""
 
-    def __init__(self, limit: int, full_path: Path | None = None) -> None:
+    def __init__(self, limit: int, file: OutputFile | None = None) -> None:
         self.limit = limit
-        self.full_path = full_path
+        self.file = file
+        self.full_path = file.path if file is not None else None
         self.total = 0
+        self._saved = 0
         self._head = bytearray()
         self._tail = bytearray()
         self._file: BinaryIO | None = None
@@ -25,13 +58,14 @@ class OutputCollector:
             return
         self.total += len(data)
         if self._file is not None:
-            self._file.write(data)
-        elif self.full_path is not None and self.total > self.limit:
+            self._save(data)
+        elif self.file is not None and self.total > self.limit:
             # Nothing was dropped yet (the tail is cut only past 1.5 x limit): head + tail + data
             # is everything so far.
-            self.full_path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.full_path.open("wb")
-            self._file.write(bytes(self._head) + bytes(self._tail) + data)
+            self.file.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.file.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            self._file = os.fdopen(fd, "wb")
+            self._save(bytes(self._head) + bytes(self._tail) + data)
         half = self.limit // 2
         room = half - len(self._head)
         if room > 0:
@@ -41,6 +75,19 @@ class OutputCollector:
             self._tail += data
             if len(self._tail) > 2 * half:
                 del self._tail[: len(self._tail) - half]
+
+    def _save(self, data: bytes) -> None:
+        assert self._file is not None
+        assert self.file is not None
+        room = self.file.max_bytes - self._saved
+        if room <= 0:
+            return
+        self._file.write(data[:room])
+        self._saved += min(room, len(data))
+        if self._saved >= self.file.max_bytes:
+            self._file.write(
+                f"\n[... the rest was not kept: {self.file.max_bytes} bytes are kept at most ...]\n".encode()
+            )
 
     @property
     def truncated(self) -> bool:
@@ -53,7 +100,7 @@ class OutputCollector:
         half = self.limit // 2
         tail = bytes(self._tail[-half:]) if half else b""
         cut = self.total - len(self._head) - len(tail)
-        where = f"; full output in {self.full_path}" if self.full_path else ""
+        where = f"; full output in {self.full_path}" if self.full_path else "; the full output was not kept"
         return (
             bytes(self._head).decode("utf-8", "replace")
             + f"\n[... {cut} bytes truncated{where} ...]\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.messages import ChatMessage, LLMReply, ToolSpec
+from core.output import OutputFile
 
 if TYPE_CHECKING:
     from core.events import Event
@@ -42,10 +43,11 @@ class Sandbox(Protocol):
     IsADirectoryError, NotADirectoryError and PermissionError with a readable message."""
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
     ) -> CommandResult:
         """Run `command` in the session's persistent shell (cwd and env persist). On timeout the
-        command is killed and the shell survives. `output_path` receives the full output."""
+        command is killed and the shell survives. `output_file` receives the full output when it is
+        cut (up to its size cap)."""
         ...
 
     async def interrupt(self) -> None:

@@ -32,6 +32,7 @@ from core.events import (
     TurnEnded,
     UserMessage,
 )
+from core.output import OutputBudget
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
 from core.session_files import SessionFiles
@@ -41,6 +42,11 @@ from core.tools import Tool
 
 log = logging.getLogger(__name__)
 
+SANDBOX_RESTARTED = (
+    "[The sandbox was restarted (it had been stopped while idle): /workspace holds every change of "
+    "this session, but the shell's working directory and environment, and files outside "
+    "/workspace, were reset.]"
+)
 STATE_AFTER: dict[str, SessionStatus] = {
     "end_turn": "finished",
     "cancelled": "cancelled",
@@ -87,6 +93,10 @@ class Session:
         self._turn: asyncio.Task[TurnEnded] | None = None
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self._stop_outcome = TurnOutcome("cancelled", "cancelled by the user")  # for a cancelled turn
+        self._sandbox_opened = False
+        self._sandbox_note: str | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_stop: asyncio.Future[None] | None = None
         self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
         self.closed = False
         self.files = SessionFiles(
@@ -109,7 +119,12 @@ class Session:
                 sync=self.log.sync_off_loop,
                 approve=self._approve,
                 after_tool=self.files.record,
-                outputs_dir=self.store.outputs_dir(self.id),
+                sandbox_note=self.take_sandbox_note,
+                outputs=OutputBudget(
+                    self.store.outputs_dir(self.id),
+                    self.settings.max_saved_output,
+                    self.settings.max_session_outputs,
+                ),
             )
         return self._controller
 
@@ -135,7 +150,11 @@ class Session:
     def start_sandbox(self) -> None:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
+            if self._sandbox_opened:  # stopped while idle: the model must know its shell is new
+                self._sandbox_note = SANDBOX_RESTARTED
+            self._sandbox_opened = True
             self._sandbox_task = asyncio.create_task(self._open_sandbox())
+        self._touch()
 
     async def _open_sandbox(self) -> Sandbox:
         """A sandbox copied from the host, holding the files the log describes."""
@@ -153,6 +172,44 @@ class Session:
         self.start_sandbox()
         assert self._sandbox_task is not None
         return await asyncio.shield(self._sandbox_task)
+
+    def take_sandbox_note(self) -> str | None:
+        """A note for the model about its sandbox (it was restarted), once."""
+        note, self._sandbox_note = self._sandbox_note, None
+        return note
+
+    async def stop_sandbox(self) -> None:
+        """Stop and remove the sandbox; the session keeps its files (they are in the log) and the
+        next use starts a new sandbox holding them."""
+        task, self._sandbox_task = self._sandbox_task, None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if task is None:
+            return
+        try:
+            await (await task).close()
+        except Exception:
+            log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
+
+    def _touch(self) -> None:
+        """The sandbox was used: it stops after `sandbox_idle_timeout` seconds without use."""
+        timeout = self.settings.sandbox_idle_timeout
+        if not timeout or self.closed:
+            return
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = asyncio.get_running_loop().call_later(timeout, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if self.busy or self._sandbox_task is None:
+            self._touch()  # a turn is running (a long command, an approval): not idle
+            return
+        log.info(
+            "session %s: stopping its sandbox after %g s idle", self.id, self.settings.sandbox_idle_timeout
+        )
+        self._idle_stop = asyncio.ensure_future(self.stop_sandbox())
 
     # ---- turns ---------------------------------------------------------------------------
     @property
@@ -298,11 +355,9 @@ class Session:
         await self.cancel(interrupted="the session was closed during this turn")
         for future in self._approvals.values():
             future.cancel()
-        if self._sandbox_task is not None:
-            try:
-                await (await self._sandbox_task).close()
-            except Exception:
-                log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
+        if self._idle_stop is not None:
+            await self._idle_stop
+        await self.stop_sandbox()
         if self._controller is not None:
             await self._controller.llm.aclose()
         self.log.close()

@@ -7,12 +7,14 @@
     <root>/.blobs/ab/cdef…              file contents the logs refer to, by sha256 (shared: a fork
                                         refers to its parent's)
 
-No other module spells these names: it asks the store. The interface stays narrow (create, open,
+No other module spells these names: it asks the store. Everything in it is private to the user:
+folders 0700, files 0600 (a task's text, its commands' output and its files may be secret). The interface stays narrow (create, open,
 fork, events, metadata, list, the saved patch, the outputs folder) so that another store
 (PostgreSQL, for a team server) is a new class, not a rewrite."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,7 +45,8 @@ class SessionStore:
     def create(self, session_id: str, meta: dict[str, Any], redactor: Redactor) -> EventLog:
         """A new session folder with its metadata and an empty log (made durable: folder, files)."""
         directory = self.directory(session_id)
-        directory.mkdir(parents=True, exist_ok=False)
+        _private_dir(self.root)
+        directory.mkdir(mode=0o700)
         self.write_meta(session_id, meta)
         log = EventLog.create(directory / EVENTS_FILE, redactor)
         _fsync_dir(directory)
@@ -105,7 +108,7 @@ class SessionStore:
         """Replace the metadata file atomically."""
         directory = self.directory(session_id)
         tmp = directory / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        _write_private(tmp, json.dumps(meta, indent=1, sort_keys=True).encode())
         os.replace(tmp, directory / META_FILE)
 
     # ---- what the session produced ------------------------------------------------------------
@@ -114,7 +117,7 @@ class SessionStore:
         return self.directory(session_id) / PATCH_FILE
 
     def save_patch(self, session_id: str, patch: str) -> None:
-        self.patch_path(session_id).write_text(patch)
+        _write_private(self.patch_path(session_id), patch.encode())
 
     def read_patch(self, session_id: str) -> str:
         path = self.patch_path(session_id)
@@ -136,7 +139,7 @@ class SessionStore:
         path = self._blob_path(sha)
         if path.exists():
             return ref
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dir(path.parent)
         tmp = path.with_name(f".{sha[2:12]}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -161,6 +164,20 @@ class SessionStore:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return self.root / BLOBS_DIR / sha256[:2] / sha256[2:]
+
+
+def _private_dir(directory: Path) -> None:
+    """Make `directory` (and missing parents) with mode 0700."""
+    if not directory.is_dir():
+        _private_dir(directory.parent)
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 def _fsync_dir(directory: Path) -> None:

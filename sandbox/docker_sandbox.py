@@ -17,6 +17,7 @@ from typing import Any
 from core.changes import md5
 from core.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import SandboxError
+from core.output import OutputFile
 from core.owner import Owner
 from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.container import (
@@ -133,11 +134,11 @@ class DockerSandbox:
         return sandbox
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
     ) -> CommandResult:
         self._check_open()
         self._note_use()
-        return await self._shell.run(command, timeout=timeout, output_path=output_path)
+        return await self._shell.run(command, timeout=timeout, output_file=output_file)
 
     async def interrupt(self) -> None:
         await self._shell.interrupt()

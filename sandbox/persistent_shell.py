@@ -9,12 +9,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from core.config import DEFAULT_OUTPUT_LIMIT
 from core.errors import SandboxError
-from core.output import OutputCollector
+from core.output import OutputCollector, OutputFile
 from core.protocols import CommandResult
 from sandbox.marker_protocol import MarkerReader, ShellEndedError, Sink, framed, new_nonce, shell_quote
 
@@ -154,14 +153,14 @@ class PersistentShell:
         self._live = _LiveShell(process, reader, int(status))
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
     ) -> CommandResult:
         async with self._lock:
             if self._live is None:
                 await self.start()
             elif self._abandoned_nonce is not None:
                 await self._recover_abandoned(self._abandoned_nonce)
-            collector = OutputCollector(self._output_limit, output_path)
+            collector = OutputCollector(self._output_limit, output_file)
             self._finished, self._interrupted = asyncio.Event(), False
             try:
                 return await self._run_framed(command, timeout, collector)

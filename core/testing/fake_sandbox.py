@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from core.changes import md5
+from core.output import OutputFile
 from core.protocols import WORKDIR, CommandResult, PathKind
 
 CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
@@ -51,11 +52,12 @@ class InMemorySandbox:
         self.commands: list[str] = []
         self.interrupts = 0
         self.closed = False
+        self.closed_event = asyncio.Event()
         self.running = asyncio.Event()  # set while a long command (`sleep ...`) runs
         self._interrupted = asyncio.Event()
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_path: Path | None = None
+        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
     ) -> CommandResult:
         self.commands.append(command)
         if command.startswith("sleep "):  # a long command that only interrupt() or the timeout ends
@@ -145,3 +147,4 @@ class InMemorySandbox:
 
     async def close(self) -> None:
         self.closed = True
+        self.closed_event.set()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.messages import ToolCall, ToolSpec
+from core.output import OutputBudget
 from core.protocols import Sandbox
 
 
@@ -35,7 +35,7 @@ class Observation:
 @dataclass
 class ToolContext:
     sandbox: Sandbox
-    outputs_dir: Path  # where a command's full output is kept when it is cut
+    outputs: OutputBudget  # where (and how much of) a command's full output is kept when it is cut
     call_id: str
     command_timeout: float
     # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)

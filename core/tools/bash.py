@@ -39,8 +39,9 @@ class BashTool(Tool):
             return Observation("The command is empty: give a command to run.", error=True)
         timeout = params.timeout or ctx.command_timeout
         result = await ctx.sandbox.run(
-            params.command, timeout=timeout, output_path=ctx.outputs_dir / f"{ctx.call_id}.txt"
+            params.command, timeout=timeout, output_file=ctx.outputs.file_for(ctx.call_id)
         )
+        ctx.outputs.spend(result.full_output_path)
         notes = []
         stopped = result.timed_out or result.interrupted
         if result.timed_out:

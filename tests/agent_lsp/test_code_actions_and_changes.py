@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from lsprotocol import types
@@ -73,8 +74,18 @@ async def test_code_action_fix_runs_a_session_and_applies_the_edit(editor: Edito
         u for u in editor.updates if u["sessionId"] == sid and u["update"]["sessionUpdate"] == "user_message"
     ]
     assert "add subtracts" in prompt[0]["update"]["content"]["text"]
+    # Once its changes are offered, the code action's session is closed; loaded again, it shows
+    # no changes: what the editor took is their new base.
+    await editor.wait_for(lambda: "turn_end" in editor.kinds(sid), "the turn's end")
+    for _ in range(100):
+        live = [s for s in (await editor.request("sidehand/session/list", {}))["sessions"] if s["live"]]
+        if not live:
+            break
+        await asyncio.sleep(0.05)
+    assert not live
+    await editor.request("sidehand/session/load", {"sessionId": sid})
     listed = await editor.request("sidehand/changes/list", {"sessionId": sid})
-    assert listed["files"] == []  # what the editor took is the sandbox's new baseline
+    assert listed["files"] == []
 
 
 def apply_text_edits(text: str, edits: Any) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.output import OutputBudget
 from core.protocols import CommandResult
 from core.testing.fake_sandbox import InMemorySandbox
 from core.tools import ToolContext
@@ -15,7 +16,9 @@ from core.tools.bash import BashParams, BashTool
 
 async def observe(result: CommandResult, tmp_path: Path) -> str:
     sandbox = InMemorySandbox(handler=lambda command: result)
-    ctx = ToolContext(sandbox=sandbox, outputs_dir=tmp_path, call_id="c1", command_timeout=7)
+    ctx = ToolContext(
+        sandbox=sandbox, outputs=OutputBudget(tmp_path, 1000, 1000), call_id="c1", command_timeout=7
+    )
     return (await BashTool().execute(BashParams(command="anything"), ctx)).output
 
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from core.output import OutputBudget
 from core.testing.fake_sandbox import InMemorySandbox
 from core.tools.base import Observation, ToolContext
 from core.tools.editor import EditorParams, EditorTool
@@ -17,7 +18,8 @@ def sandbox() -> InMemorySandbox:
 def ctx(
     sandbox: InMemorySandbox, tmp_path: Path, history: dict[str, list[bytes | None]] | None = None
 ) -> ToolContext:
-    return ToolContext(sandbox, tmp_path, "c1", 10.0, history if history is not None else {})
+    outputs = OutputBudget(tmp_path, 1000, 1000)
+    return ToolContext(sandbox, outputs, "c1", 10.0, history if history is not None else {})
 
 
 async def edit(

@@ -158,3 +158,20 @@ async def test_sync_off_loop_fsyncs_on_a_worker_thread(
     assert len(threads) == 2
     await log.sync_off_loop()
     assert len(threads) == 2
+
+
+def test_the_store_keeps_everything_private(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "data" / "sessions")
+    log = store.create("s", {"id": "s"}, Redactor())
+    log.append(UserMessage(text="a secret task"))
+    log.close()
+    store.save_patch("s", "--- a/x\n")
+    store.put_blob(b"secret content")
+    store.update_meta("s", title="a secret task")
+    modes = {
+        str(path.relative_to(tmp_path)): path.stat().st_mode & 0o777
+        for path in (tmp_path / "data").rglob("*")
+    }
+    assert modes and all(
+        mode == (0o700 if (tmp_path / p).is_dir() else 0o600) for p, mode in modes.items()
+    ), modes

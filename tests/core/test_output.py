@@ -2,11 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from core.output import OutputCollector
+from core.output import OutputBudget, OutputCollector, OutputFile
+
+BIG = 10**9
 
 
 def test_small_output_is_kept_whole(tmp_path: Path) -> None:
-    c = OutputCollector(100, tmp_path / "out.txt")
+    c = OutputCollector(100, OutputFile(tmp_path / "out.txt", BIG))
     c.feed(b"hello\n")
     c.close()
     assert not c.truncated
@@ -14,7 +16,7 @@ def test_small_output_is_kept_whole(tmp_path: Path) -> None:
 
 
 def test_large_output_keeps_head_and_tail_and_full_file(tmp_path: Path) -> None:
-    c = OutputCollector(100, tmp_path / "out.txt")
+    c = OutputCollector(100, OutputFile(tmp_path / "out.txt", BIG))
     data = b"".join(f"line {i}\n".encode() for i in range(10_000))
     for i in range(0, len(data), 777):
         c.feed(data[i : i + 777])
@@ -36,7 +38,7 @@ def test_memory_stays_bounded_while_feeding() -> None:
 
 
 def test_output_that_fits_writes_no_file(tmp_path: Path) -> None:
-    c = OutputCollector(1000, tmp_path / "outputs" / "out.txt")
+    c = OutputCollector(1000, OutputFile(tmp_path / "outputs" / "out.txt", BIG))
     c.feed(b"x" * 600)
     c.feed(b"y" * 400)  # exactly the limit
     c.close()
@@ -47,9 +49,41 @@ def test_output_that_fits_writes_no_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk", [1, 7, 499, 500, 501, 1000, 1001, 5000])
 def test_the_full_file_holds_every_byte_whatever_the_chunks(tmp_path: Path, chunk: int) -> None:
     data = bytes(i % 251 for i in range(4321))
-    c = OutputCollector(1000, tmp_path / "outputs" / "out.txt")
+    c = OutputCollector(1000, OutputFile(tmp_path / "outputs" / "out.txt", BIG))
     for i in range(0, len(data), chunk):
         c.feed(data[i : i + chunk])
     c.close()
     assert c.truncated
     assert (tmp_path / "outputs" / "out.txt").read_bytes() == data
+
+
+def test_the_saved_file_is_capped_private_and_says_it_was_cut(tmp_path: Path) -> None:
+    c = OutputCollector(100, OutputFile(tmp_path / "out.txt", 1000))
+    for _ in range(100):
+        c.feed(b"y" * 1000)  # 100 kB, like `yes` with a timeout
+    c.close()
+    saved = (tmp_path / "out.txt").read_bytes()
+    assert saved.startswith(b"y" * 1000) and b"the rest was not kept: 1000 bytes" in saved
+    assert len(saved) < 1200
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_session_budget_runs_out_and_then_nothing_is_saved(tmp_path: Path) -> None:
+    budget = OutputBudget(tmp_path / "outputs", per_output=1000, total=1500)
+    first = budget.file_for("c1")
+    assert first is not None and first.max_bytes == 1000
+    c = OutputCollector(100, first)
+    c.feed(b"z" * 5000)
+    c.close()
+    budget.spend(first.path)
+    second = budget.file_for("c2")
+    assert second is not None and second.max_bytes < 500  # what is left of the session's room
+    budget.spend(first.path)  # (counted again: the room is now spent)
+    assert budget.file_for("c3") is None
+    c = OutputCollector(100, None)
+    c.feed(b"z" * 5000)
+    assert "the full output was not kept" in c.text()
+    assert (
+        OutputBudget(tmp_path / "outputs", 1000, 1500).used
+        == (tmp_path / "outputs" / "c1.txt").stat().st_size
+    )

@@ -176,3 +176,20 @@ async def test_buffers_become_bases_and_rejects_revert_the_sandbox(world: World)
     await session.files.put({"f.txt": await session.files.base_content("f.txt")}, reason="reject")
     assert (await session.changes()).files == () and box.files["/workspace/f.txt"] == b"buffer\n"
     await manager.aclose()
+
+
+async def test_an_idle_sandbox_stops_and_comes_back_with_the_session_s_files(world: World) -> None:
+    world.script([create("a.txt", "a\n"), reply("made")])
+    manager = world.manager(sandbox_idle_timeout=0.05)
+    session = await manager.create(world.workspace)
+    await session.prompt("make a")
+    first = world.sandboxes[-1]
+    await asyncio.wait_for(first.closed_event.wait(), 5)  # stopped once idle
+    world.script([reply(None, call("bash", {"command": "cat a.txt"})), reply("read it")])
+    await session.prompt("read a")
+    second = world.sandboxes[-1]
+    assert second is not first and second.files["/workspace/a.txt"] == b"a\n"  # restored from the log
+    result = [e for e in session.store.events(session.id) if isinstance(e, ToolResultEvent)][-1]
+    assert result.output.startswith("[The sandbox was restarted")  # the model is told, once
+    assert len(world.sandboxes) == 2
+    await manager.aclose()

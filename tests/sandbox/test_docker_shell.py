@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import SandboxError
+from core.output import OutputFile
 from sandbox.docker_sandbox import DockerSandbox
 from tests.sandbox.conftest import OUTPUT_LIMIT
 from tests.support.waits import wait_for_path
@@ -126,7 +127,7 @@ async def test_long_output_keeps_head_and_tail_and_the_full_file(
     sandbox: DockerSandbox, tmp_path: Path
 ) -> None:
     full = tmp_path / "out" / "full.log"
-    result = await sandbox.run("seq 1 100000", output_path=full)
+    result = await sandbox.run("seq 1 100000", output_file=OutputFile(full, 10**9))
     expected = "".join(f"{i}\n" for i in range(1, 100_001))
     assert result.truncated and result.full_output_path == full
     assert full.read_text() == expected
@@ -137,7 +138,7 @@ async def test_long_output_keeps_head_and_tail_and_the_full_file(
 
 
 async def test_short_output_is_whole_and_names_no_file(sandbox: DockerSandbox, tmp_path: Path) -> None:
-    result = await sandbox.run("echo short", output_path=tmp_path / "full.log")
+    result = await sandbox.run("echo short", output_file=OutputFile(tmp_path / "full.log", 10**9))
     assert (result.output, result.truncated, result.full_output_path) == ("short\n", False, None)
 
 
