@@ -292,7 +292,7 @@ class TaskRegistry:
     async def aclose(self) -> None:
         for task in self.tasks.values():
             if task.runner is not None and not task.done:
-                await task.session.cancel()
+                await task.session.cancel(interrupted="the MCP server is stopping")
             task.close()
         runners = [t.runner for t in self.tasks.values() if t.runner is not None]
         if runners:

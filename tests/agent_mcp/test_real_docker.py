@@ -3,6 +3,12 @@ per task. Four tasks at once, each in its own container, all finishing with corr
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,11 +16,15 @@ from typing import Any
 import anyio
 import docker
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from agent_mcp.app import ServerConfig, SidehandApp
 from agent_mcp.server import build_server
 from core.config import Settings
+from core.events import TurnEnded
+from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, ScriptSet, Turn
 from sidehand.wiring import build_manager
 from tests.agent_mcp.conftest import data, hosted
@@ -107,3 +117,93 @@ async def test_four_tasks_at_once_in_four_docker_sandboxes(
         await client.call_tool("discard_changes", {"id": task_id})
     left = docker.from_env().containers.list(all=True, filters={"label": "sidehand=1"})
     assert not [c for c in left if any(c.labels.get("sidehand.session") == i for i in ids)]
+
+
+def real_env(tmp_path: Path, model: ScriptedLLMServer, workspace: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
+    env.update(
+        SIDEHAND_MODEL="openai/scripted",
+        SIDEHAND_API_BASE=model.base_url,
+        SIDEHAND_API_KEY="sk-test-not-a-real-key",
+        SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
+        SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        SIDEHAND_MCP_ROOTS=str(workspace),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    return env
+
+
+async def test_odd_file_names_over_stdio_keep_the_server_alive(tmp_path: Path) -> None:
+    """`sidehand mcp` itself (stdio, Docker): a name that is not UTF-8 and one holding a newline
+    used to kill the server when sandbox_diff serialised them."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    with ScriptedLLMServer(Script()) as model:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "sidehand", "mcp"], env=real_env(tmp_path, model, workspace)
+        )
+        with anyio.fail_after(90):
+            async with Client(params, read_timeout_seconds=60) as client:
+                box = data(await client.call_tool("sandbox_open", {}))["sandbox_id"]
+                command = (
+                    "printf latin > \"$(printf 'caf\\351.txt')\"; printf nl > \"$(printf 'new\\nline')\""
+                )
+                ran = data(await client.call_tool("sandbox_run", {"sandbox_id": box, "command": command}))
+                assert ran["exit_code"] == 0
+                diff = data(await client.call_tool("sandbox_diff", {"sandbox_id": box}))
+                assert sorted(f["path"] for f in diff["files"]) == ["caf\\xe9.txt", "new\\nline"]
+                assert '"b/caf\\351.txt"' in diff["patch"]
+                applied = data(
+                    await client.call_tool("apply_changes", {"id": box, "paths": ["caf\\xe9.txt"]})
+                )
+                assert applied["written"] == ["caf\\xe9.txt"] and applied["remaining"] == ["new\\nline"]
+                assert (workspace / os.fsdecode(b"caf\xe9.txt")).read_bytes() == b"latin"
+                assert data(await client.call_tool("list_tasks", {}))["tasks"] == []  # still serving
+                await client.call_tool("sandbox_close", {"sandbox_id": box})
+
+
+async def test_sigterm_interrupts_tasks_and_removes_their_sandboxes(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    script = Script(turns=(Turn.call("bash", {"command": "sleep 300"}),))
+    with ScriptedLLMServer(script) as model:
+        env = real_env(tmp_path, model, workspace)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sidehand", "mcp", "--http", "--port", "0",
+            "--token-file", str(tmp_path / "token"), env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        try:
+            with anyio.fail_after(30):
+                while not (
+                    m := re.search(r"listening on (http://\S+)", (await proc.stderr.readline()).decode())
+                ):
+                    pass
+            url, token = m[1], (tmp_path / "token").read_text().strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            with anyio.fail_after(120):
+                async with (
+                    create_mcp_http_client(headers=headers) as http,
+                    Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client,
+                ):
+                    task = data(await client.call_tool("start_task", {"task": "wait", "approval": "never"}))
+                    task_id = task["info"]["task_id"]
+                    while "tool_call" not in str(
+                        data(await client.call_tool("get_task", {"task_id": task_id, "wait": 5}))["events"]
+                    ):
+                        pass
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(20):
+                await proc.wait()
+            assert time.monotonic() - started < 15  # within seconds
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    left = docker.from_env().containers.list(all=True, filters={"label": f"sidehand.session={task_id}"})
+    assert left == []
+    store = SessionStore(tmp_path / "sessions")
+    ended = [e for e in store.events(task_id) if isinstance(e, TurnEnded)]
+    assert [e.stop_reason for e in ended] == ["interrupted"]
