@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -74,14 +75,15 @@ class EventLog:
             os.fsync(self._fd)
             self._dirty = False
 
-    async def sync_off_loop(self) -> None:
+    async def sync_off_loop(self, first: Callable[[], None] | None = None) -> None:
         """`sync` on a worker thread: an fsync can take tens of milliseconds on a busy disk, and the
         event loop serves other sessions and requests meanwhile. Events appended while it runs
-        are left dirty for the next sync."""
+        are left dirty for the next sync. `first` runs on that thread before the log's fsync
+        (what the events refer to becomes durable before they do)."""
         if self._dirty:
             self._dirty = False
             try:
-                await asyncio.to_thread(os.fsync, self._fd)
+                await asyncio.to_thread(_fsync_after, first, self._fd)
             except BaseException:
                 self._dirty = True
                 raise
@@ -91,6 +93,12 @@ class EventLog:
             self.sync()
             os.close(self._fd)
             self._fd = -1
+
+
+def _fsync_after(first: Callable[[], None] | None, fd: int) -> None:
+    if first is not None:
+        first()
+    os.fsync(fd)
 
 
 def read_events(path: Path, *, repair: bool = False) -> list[Event]:

@@ -99,9 +99,7 @@ class Session:
         self._idle_stop: asyncio.Future[None] | None = None
         self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
         self.closed = False
-        self.files = SessionFiles(
-            workspace, state.workspace, store, self.emit, self.log.sync_off_loop, self.sandbox
-        )
+        self.files = SessionFiles(workspace, state.workspace, store, self.emit, self.sync, self.sandbox)
 
     @property
     def controller(self) -> Controller:
@@ -116,7 +114,7 @@ class Session:
                 policy=self.policy,
                 state=self.state,
                 emit=self.emit,
-                sync=self.log.sync_off_loop,
+                sync=self.sync,
                 approve=self._approve,
                 after_tool=self.files.record,
                 sandbox_note=self.take_sandbox_note,
@@ -145,6 +143,11 @@ class Session:
             except Exception:
                 log.exception("session %s: an event listener failed", self.id)
         return stored
+
+    async def sync(self) -> None:
+        """Make everything logged so far durable (off the event loop): the blobs the events refer
+        to, then the log."""
+        await self.log.sync_off_loop(first=self.store.sync_blobs)
 
     # ---- sandbox -------------------------------------------------------------------------
     def start_sandbox(self) -> None:
@@ -231,7 +234,7 @@ class Session:
         return await asyncio.shield(self._turn)
 
     async def _run_turn(self) -> TurnEnded:
-        await self.log.sync_off_loop()  # the prompt is durable before the model sees it
+        await self.sync()  # the prompt is durable before the model sees it
         self.emit(StateChanged(state="running"))
         await self._save_meta()
         try:
@@ -258,7 +261,7 @@ class Session:
             )
         )
         self.emit(StateChanged(state=STATE_AFTER.get(outcome.stop_reason, "idle"), reason=outcome.message))
-        await self.log.sync_off_loop()
+        await self.sync()
         await self._save_meta()
         assert isinstance(end, TurnEnded)
         return end
@@ -307,7 +310,7 @@ class Session:
         )
         self.emit(StateChanged(state="awaiting_approval"))
         try:
-            await self.log.sync_off_loop()
+            await self.sync()
             decision = await future
         except asyncio.CancelledError:
             self.emit(
@@ -360,4 +363,5 @@ class Session:
         await self.stop_sandbox()
         if self._controller is not None:
             await self._controller.llm.aclose()
+        await asyncio.to_thread(self.store.sync_blobs)
         self.log.close()

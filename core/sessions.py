@@ -174,7 +174,7 @@ class SessionManager:
         if not self.store.exists(session_id):
             raise UnknownSessionError(f"unknown session {session_id!r}: no such session in {self.store.root}")
         session = await asyncio.to_thread(self._load, session_id, overrides)
-        await session.log.sync_off_loop()
+        await session.sync()
         if start_sandbox:
             session.start_sandbox()
         return session
@@ -215,7 +215,7 @@ class SessionManager:
         _settle(session, FORKED_BEFORE_RESULT, "this session was forked during the turn")
         if (started := state.workspace.open_apply) is not None:
             session.emit(ApplyFinished(apply_id=started.apply_id, message=FORKED_DURING_APPLY))
-        await event_log.sync_off_loop()
+        await session.sync()
         session.start_sandbox()
         return session
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ BLOBS_DIR = ".blobs"
 class SessionStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._unsynced: list[Path] = []  # blobs written since the last sync_blobs
+        self._unsynced_lock = threading.Lock()
 
     def directory(self, session_id: str) -> Path:
         return self.root / session_id
@@ -132,8 +135,10 @@ class SessionStore:
 
     # ---- file contents -------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> FileRef:
-        """Keep `data` (durably: written, fsynced, renamed into place) and return its ref. Blocking:
-        call it off the event loop. Content already kept is not written again."""
+        """Keep `data` (written to a temporary name, renamed into place) and return its ref.
+        Blocking: call it off the event loop. Content already kept is not written again. It is
+        made durable by the next `sync_blobs`, which the session runs with its log's fsync: so an
+        OS crash loses at most the step in flight, as for the log (a process crash loses nothing)."""
         sha = hashlib.sha256(data).hexdigest()
         ref = FileRef(md5=hashlib.md5(data, usedforsecurity=False).hexdigest(), sha256=sha)
         path = self._blob_path(sha)
@@ -145,20 +150,35 @@ class SessionStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        with self._unsynced_lock:
+            self._unsynced.append(path)
         return ref
 
+    def sync_blobs(self) -> None:
+        """fsync the blobs kept since the last call (blocking)."""
+        with self._unsynced_lock:
+            paths, self._unsynced = self._unsynced, []
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in {p.parent for p in paths}:
+            _fsync_dir(folder)
+
     def read_blob(self, sha256: str) -> bytes | None:
-        """The content kept under `sha256`, or None when it is not (lost in a crash, never kept)."""
+        """The content kept under `sha256`, or None when it is not (never kept, or lost or damaged
+        in a crash: the content is checked against its hash)."""
         try:
-            return self._blob_path(sha256).read_bytes()
+            data = self._blob_path(sha256).read_bytes()
         except (FileNotFoundError, ValueError):
             return None
+        return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
     def _blob_path(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):

@@ -32,12 +32,14 @@ from sandbox.container import (
     remove_container,
 )
 from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
-from sandbox.file_channel import FileChannel, parse_md5sum
+from sandbox.file_channel import UNREADABLE, FileChannel, parse_md5sum
 from sandbox.persistent_shell import PersistentShell
-from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive
+from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive, files_archive
 from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
+
+PUT_ONE_BY_ONE = 4  # up to this many files go through the file channel; more, as one archive
 
 log = logging.getLogger(__name__)
 
@@ -175,43 +177,47 @@ class DockerSandbox:
         dirty = await watch.sync() if watch is not None else Dirty(unknown=True)
         if self._scan_next:
             self._scan_next, dirty = False, Dirty(unknown=True)
-        if dirty.unknown:  # no watcher, or it lost events: compare every file
+        if dirty.unknown:  # no watcher, or it lost events: compare every file's checksum
             current = parse_md5sum(await self._files.checksums(WORKDIR, self._settings.excludes))
-            candidates = set(current) | set(self._known)
+            candidates = {p for p in set(current) | set(self._known) if current.get(p) != self._known.get(p)}
         else:
             candidates = dirty.paths | {
                 p for p in self._known for gone in dirty.folders_gone if p.startswith(gone + "/")
             }
-            current = await self._files.checksums_of(WORKDIR, sorted(candidates)) if candidates else {}
+        contents = await self._files.read_files(WORKDIR, sorted(candidates)) if candidates else {}
         changed: dict[str, bytes | None] = {}
-        for path in sorted(candidates):
-            digest = current.get(path)
+        for path, data in contents.items():
+            if data is UNREADABLE:  # never reported gone: applying that would delete the user's file
+                log.warning("leaving %s out of the changes: the sandbox user cannot read it", path)
+                continue
+            assert data is None or isinstance(data, bytes)
+            digest = None if data is None else md5(data)
             if digest == self._known.get(path):
-                continue
-            if digest is None:
-                if await self._files.is_unreadable_file(path):
-                    log.warning("leaving %s out of the changes: the sandbox user cannot read it", path)
-                    continue
-                changed[path] = None
-                self._known.pop(path, None)
-                continue
-            try:
-                data = await self._files.read_file(path)
-            except FileNotFoundError:  # gone since the checksum: the next call sees it
-                continue
+                continue  # touched, not changed (or changed back)
             changed[path] = data
-            self._known[path] = md5(data)
+            if digest is None:
+                self._known.pop(path, None)
+            else:
+                self._known[path] = digest
         return changed
 
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         self._check_open()
+        self._note_use()
+        writes = {p: d for p, d in files.items() if d is not None}
+        if len(writes) > PUT_ONE_BY_ONE:  # many (a session restored): one archive, one request
+            archive = files_archive(writes, WORKDIR, self._settings.uid, self._settings.gid, self._workspace)
+            with docker_errors("put files into the sandbox"):
+                await self._docker.call(self._docker.api.put_archive, self._docker.container_id, "/", archive)
+        else:
+            for path, content in writes.items():
+                await self._files.write_file(path, content)
         for path, data in files.items():
             if data is None:
                 with contextlib.suppress(FileNotFoundError):
                     await self._files.delete_file(path)
                 self._known.pop(path, None)
             else:
-                await self._files.write_file(path, data)
                 self._known[path] = md5(data)
 
     async def close(self) -> None:

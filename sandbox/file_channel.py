@@ -14,7 +14,7 @@ import base64
 import errno
 import logging
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from core.errors import SandboxError
 from core.protocols import WORKDIR, PathKind
@@ -51,11 +51,6 @@ _KIND = """p={path}
 if [ -f "$p" ]; then st=file; elif [ -d "$p" ]; then st=dir
 elif [ -e "$p" ] || [ -L "$p" ]; then st=other; else st=none; fi"""
 
-# A regular file (not a symlink) the sandbox user cannot read: left out of the changes, never
-# reported gone (applying that would delete the user's file).
-_UNREADABLE = """p={path}
-if [ -f "$p" ] && [ ! -L "$p" ] && [ ! -r "$p" ]; then st=yes; else st=no; fi"""
-
 # Folders come out with a '/' appended; NUL-separated, so any name survives.
 _LIST = """p={path}; st=OK
 if [ -d "$p" ]; then
@@ -69,12 +64,18 @@ if cd {root} 2>/dev/null; then
   find . \\( {prune} \\) -prune -o -type f -exec md5sum {{}} + 2>/dev/null </dev/null
 else st=ENOENT; fi"""
 
-# md5 of the named paths that are regular files (not symlinks: find's -type f does not follow).
-_CHECKSUMS_OF = """st=OK
-if cd {root} 2>/dev/null; then
-  find {paths} -maxdepth 0 -type f -exec md5sum {{}} + 2>/dev/null </dev/null
-else st=ENOENT; fi"""
-_ARGS_PER_REQUEST = 60_000  # bytes of quoted paths in one request (well under ARG_MAX)
+# Several files in one request: before each, a line with a fresh separator and a status (F: its
+# content follows; U: a regular file the sandbox user cannot read; G: gone, or not a regular
+# file: a symlink counts as gone, so a link's target is never read as the file).
+_READ_MANY = """st=OK
+cd {root} 2>/dev/null || st=ENOENT
+for p in {paths}; do
+  if [ -f "$p" ] && [ ! -L "$p" ]; then
+    if [ -r "$p" ]; then printf '\\n%s F\\n' {sep}; cat -- "$p" 2>/dev/null </dev/null
+    else printf '\\n%s U\\n' {sep}; fi
+  else printf '\\n%s G\\n' {sep}; fi
+done"""
+UNREADABLE = object()  # what read_files gives for a file the sandbox user cannot read
 
 _ERRORS: dict[str, tuple[type[OSError], int, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "no such file or folder"),
@@ -182,10 +183,6 @@ class FileChannel:
             return status  # type: ignore[return-value]  # narrowed by the check above
         raise SandboxError(f"unexpected answer {status!r} from the sandbox's file channel")
 
-    async def is_unreadable_file(self, path: str) -> bool:
-        status, _ = await self.request(_UNREADABLE.format(path=shell_quote(sandbox_path(path))))
-        return status == "yes"
-
     async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
         full = sandbox_path(path)
         depth = max(int(max_depth), 1)
@@ -203,22 +200,26 @@ class FileChannel:
         _raise_for(status, root)
         return data
 
-    async def checksums_of(self, root: str, paths: Iterable[str]) -> dict[str, str]:
-        """{path: md5} for those of `paths` (relative to `root`) that are regular files."""
-        found: dict[str, str] = {}
-        batch: list[str] = []
-        size = 0
-        for path in [*paths, None]:
-            if path is not None:
-                quoted = shell_quote("./" + path)
-                batch.append(quoted)
-                size += len(quoted) + 1
-            if batch and (path is None or size >= _ARGS_PER_REQUEST):
-                script = _CHECKSUMS_OF.format(root=shell_quote(root), paths=" ".join(batch))
-                status, data = await self.request(script)
-                _raise_for(status, root)
-                found.update(parse_md5sum(data))
-                batch, size = [], 0
+    async def read_files(self, root: str, paths: Sequence[str]) -> dict[str, bytes | object | None]:
+        """The content of each of `paths` (relative to `root`) in one round trip per batch: None
+        for one that is gone or not a regular file, UNREADABLE for one the user cannot read."""
+        found: dict[str, bytes | object | None] = {}
+        for start in range(0, len(paths), 200):
+            batch = paths[start : start + 200]
+            sep = new_nonce()
+            script = _READ_MANY.format(
+                root=shell_quote(root), paths=" ".join(shell_quote(p) for p in batch), sep=sep
+            )
+            status, data = await self.request(script)
+            _raise_for(status, root)
+            sections = data.split(b"\n" + sep.encode() + b" ")[1:]
+            if len(sections) != len(batch):
+                raise SandboxError(
+                    f"unexpected answer from the sandbox's file channel ({len(sections)} of {len(batch)})"
+                )
+            for path, section in zip(batch, sections, strict=True):
+                kind, content = section[:1], section[2:]
+                found[path] = content if kind == b"F" else UNREADABLE if kind == b"U" else None
         return found
 
     async def close(self) -> None:

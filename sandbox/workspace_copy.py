@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import io
 import logging
 import os
 import stat
 import tarfile
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,36 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 )
 _BLOCK = 512
 _CHUNK = 1 << 16
+
+
+def files_archive(files: Mapping[str, bytes], workdir: str, uid: int, gid: int, host_root: Path) -> bytes:
+    """A tar of `files` (workspace-relative paths) to extract at `/`, owned by uid:gid, with the
+    folders on the way (so none is made root-owned by the extraction). A file keeps the mode the
+    host's file has (an agent's edit of a script keeps it executable), else 0644."""
+    top = workdir.strip("/")
+    out = io.BytesIO()
+    folders: set[str] = set()
+    with tarfile.open(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape"
+    ) as tar:
+        for rel in sorted(files):
+            parts = rel.split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in folders:
+                    folders.add(folder)
+                    info = tarfile.TarInfo(f"{top}/{folder}")
+                    info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, gid
+                    tar.addfile(info)
+            data = files[rel]
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size, info.uid, info.gid, info.mtime = len(data), uid, gid, int(time.time())
+            try:
+                info.mode = stat.S_IMODE(os.lstat(host_root / rel).st_mode) & 0o777
+            except OSError:
+                info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 @dataclass

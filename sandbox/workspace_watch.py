@@ -61,8 +61,7 @@ class WorkspaceWatch:
     async def start(cls, process: WatcherProcess) -> WorkspaceWatch | None:
         """A running watch, or None (after closing `process`) when the watcher cannot run."""
         watch = cls(process)
-        ready = asyncio.get_running_loop().create_future()
-        watch._acks["ready"] = ready
+        ready = watch._expect("ready")
         watch._reader = asyncio.create_task(watch._read())
         try:
             await asyncio.wait_for(asyncio.shield(ready), READY_TIMEOUT)
@@ -83,8 +82,7 @@ class WorkspaceWatch:
             return Dirty(unknown=True)
         self._counter += 1
         token = f"sync {self._counter}"
-        ack = asyncio.get_running_loop().create_future()
-        self._acks[token] = ack
+        ack = self._expect(token)
         try:
             await self._process.send(token.encode() + b"\n")
             await asyncio.wait_for(asyncio.shield(ack), SYNC_TIMEOUT)
@@ -96,6 +94,14 @@ class WorkspaceWatch:
             self._acks.pop(token, None)
         dirty, self._dirty = self._dirty, Dirty()
         return dirty
+
+    def _expect(self, word: str) -> asyncio.Future[None]:
+        """A future the reader resolves when the watcher says `word` (or fails if it ends first).
+        Its failure may have no reader left (a start or a sync given up): marked seen, not lost."""
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._acks[word] = ack
+        return ack
 
     async def _read(self) -> None:
         try:

@@ -175,3 +175,33 @@ def test_the_store_keeps_everything_private(tmp_path: Path) -> None:
     assert modes and all(
         mode == (0o700 if (tmp_path / p).is_dir() else 0o600) for p, mode in modes.items()
     ), modes
+
+
+async def test_blobs_are_made_durable_with_the_log_and_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    log = store.create("s", {"id": "s"}, Redactor())
+    order: list[str] = []
+    real = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        order.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    ref = store.put_blob(b"content the next event refers to")
+    assert order == []  # written, not yet synced: that waits for the step's sync
+    log.append(UserMessage(text="refers to the blob"))
+    await log.sync_off_loop(first=store.sync_blobs)
+    assert ref.sha256 is not None and order[0].endswith(ref.sha256[2:]) and order[-1].endswith(".jsonl")
+    assert store.read_blob(ref.sha256) == b"content the next event refers to"
+
+
+def test_a_damaged_blob_reads_as_lost(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions")
+    ref = store.put_blob(b"x" * 100)
+    assert ref.sha256 is not None
+    path = tmp_path / "sessions" / ".blobs" / ref.sha256[:2] / ref.sha256[2:]
+    path.write_bytes(b"")  # what an OS crash can leave of an unsynced write
+    assert store.read_blob(ref.sha256) is None
