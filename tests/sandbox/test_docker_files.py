@@ -167,3 +167,20 @@ async def test_odd_file_names_come_back_exactly(sandbox: DockerSandbox) -> None:
     assert sorted(await sandbox.collect_changes()) == sorted(
         ["with space", "new\nline", "back\\slash", "ünï", "cr\rx", latin1]
     )
+
+
+async def test_many_files_are_put_as_one_archive_the_agent_can_work_with(sandbox: DockerSandbox) -> None:
+    files: dict[str, bytes | None] = {f"restored/d{i}/f{i}.txt": f"{i}\n".encode() for i in range(6)}
+    files["run.sh"] = b"#!/bin/sh\necho restored\n"
+    files["README.md"] = None
+    await sandbox.put_files(files)
+    listing = await sandbox.run("stat -c '%n %u %a' restored restored/d0 restored/d0/f0.txt run.sh")
+    assert listing.output.splitlines() == [
+        "restored 1000 755",
+        "restored/d0 1000 755",
+        "restored/d0/f0.txt 1000 644",
+        "run.sh 1000 755",  # a file the host has keeps the host's mode: still executable
+    ]
+    assert (await sandbox.run("./run.sh && echo more > restored/d0/new.txt")).output == "restored\n"
+    assert await sandbox.path_kind("README.md") is None
+    assert await sandbox.collect_changes() == {"restored/d0/new.txt": b"more\n"}  # put ones are known
