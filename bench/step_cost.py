@@ -29,6 +29,7 @@ from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 from core.protocols import LLM, CommandResult, Sandbox, TextSink
 from core.sessions import SessionManager, default_llm_factory
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
 
 SIZES = (1, 50, 200, 800)
@@ -89,7 +90,7 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
             "sessions_dir": root / "sessions",
         }
     )
-    docker_factory = DockerSandboxFactory(image=settings.sandbox_image)
+    docker_factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
     boxes: list[TimedSandbox] = []
 
     class TimedFactory:

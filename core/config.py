@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.errors import ConfigError
 
@@ -20,6 +20,17 @@ DEFAULT_MEMORY = "4g"
 DEFAULT_CPUS = 2.0
 DEFAULT_PIDS_LIMIT = 1024
 DEFAULT_OUTPUT_LIMIT = 30_000
+# Folders never mirrored into the sandbox (gitignore patterns; .gitignore files add to these).
+DEFAULT_SANDBOX_EXCLUDES = (
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+)
+DEFAULT_MAX_FILE_SIZE = 50 << 20
 
 
 def _data_home() -> Path:
@@ -61,7 +72,29 @@ class Settings(BaseModel):
     sandbox_idle_timeout: float = Field(
         900.0, ge=0, description="stop a session's sandbox after this many seconds unused (0: never)"
     )
+    sandbox_excludes: tuple[str, ...] = Field(
+        DEFAULT_SANDBOX_EXCLUDES,
+        description="gitignore patterns never mirrored into the sandbox (comma-separated in the environment)",
+    )
+    sandbox_gitignore: bool = Field(True, description="leave what .gitignore ignores out of the sandbox")
+    sandbox_max_file_size: int = Field(
+        DEFAULT_MAX_FILE_SIZE, ge=0, description="bytes of data a file may hold to be mirrored (0: no limit)"
+    )
+    sandbox_mirror: bool = Field(True, description="keep the sandbox following the host's files live")
+    sandbox_pool: int = Field(
+        1, ge=0, le=8, description="ready sandboxes kept per workspace by the servers (0: none)"
+    )
+    sandbox_tmpfs: str | None = Field(
+        None, description="hold /workspace in memory, of at most this size (e.g. 512m); for small projects"
+    )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
+
+    @field_validator("sandbox_excludes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def secrets(self) -> list[str]:
         return [self.api_key.get_secret_value()] if self.api_key else []

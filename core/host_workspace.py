@@ -24,14 +24,14 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def check_relative(rel: str) -> tuple[str, ...]:
+def check_relative(rel: str, *, writing: bool = False) -> tuple[str, ...]:
     """The parts of a workspace-relative POSIX path, or UnsafePathError saying why it is refused."""
     if not rel or "\0" in rel:
         raise UnsafePathError(f"refusing {rel!r}: not a file path")
     pure = PurePosixPath(rel)
     if pure.is_absolute() or any(part in ("..", ".") for part in rel.split("/")) or "" in rel.split("/"):
         raise UnsafePathError(f"refusing {rel!r}: not a relative path inside the workspace")
-    if ".git" in pure.parts:
+    if writing and ".git" in pure.parts:
         raise UnsafePathError(f"refusing {rel!r}: Sidehand never writes inside a .git folder")
     return pure.parts
 
@@ -66,7 +66,7 @@ class HostWorkspace:
 
     def check_writable(self, rel: str) -> None:
         """Raise UnsafePathError if `rel` could not be replaced or deleted (without changing anything)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=False) as folder:
                 self._target_kind(rel, folder, parts[-1])
@@ -79,7 +79,7 @@ class HostWorkspace:
     def write(self, rel: str, data: bytes, mode: int | None = None) -> None:
         """Replace (or create) the file at `rel` with `data`. An existing file keeps its mode;
         `mode` sets a new file's (the umask applies, as for any new file)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=True) as folder:
                 existing = self._target_kind(rel, folder, parts[-1])
@@ -101,7 +101,7 @@ class HostWorkspace:
 
     def delete(self, rel: str) -> None:
         """Remove the regular file at `rel` (nothing there: nothing to do)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=False) as folder:
                 if self._target_kind(rel, folder, parts[-1]) is not None:

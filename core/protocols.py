@@ -37,6 +37,15 @@ class CommandResult:
 PathKind = Literal["file", "dir", "other"]
 
 
+@dataclass(frozen=True)
+class HostFile:
+    """A workspace file as the host has it now (an editor's unsaved buffer counts): its content
+    (None: no regular file there) and whether it is executable."""
+
+    content: bytes | None
+    executable: bool = False
+
+
 class Sandbox(Protocol):
     """An isolated copy of the workspace with a persistent shell. Paths are POSIX paths inside the
     sandbox: absolute, or relative to WORKDIR. File errors are the builtin FileNotFoundError,
@@ -82,6 +91,18 @@ class Sandbox(Protocol):
         """The workspace files whose content changed since the last call (the first call: since
         the copy), by workspace-relative path, with their content now (None: gone, or no longer a
         regular file). Cheap when nothing changed: it must not read the whole workspace."""
+        ...
+
+    @property
+    def left_out(self) -> Mapping[str, str]:
+        """Workspace files the sandbox does not hold or report, and why (too large to copy, or
+        to collect as a change): for a note to the model."""
+        ...
+
+    async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
+        """The host's files changed: each of `files` whose sandbox copy still has the md5
+        `expect[path]` (None: no file) takes the host's content, and counts as copied from now on;
+        the others keep theirs (the agent changed them since). Returns the paths taken."""
         ...
 
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:

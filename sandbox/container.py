@@ -17,10 +17,19 @@ import docker
 import docker.errors
 import requests
 
-from core.config import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
+from core.config import (
+    DEFAULT_CPUS,
+    DEFAULT_IMAGE,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MEMORY,
+    DEFAULT_OUTPUT_LIMIT,
+    DEFAULT_PIDS_LIMIT,
+    DEFAULT_SANDBOX_EXCLUDES,
+    Settings,
+)
 from core.errors import SandboxError
 from core.owner import Owner
-from sandbox.workspace_copy import DEFAULT_EXCLUDES
+from core.protocols import WORKDIR
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +63,9 @@ def docker_executor() -> ThreadPoolExecutor:
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """How sandboxes are made; see DockerSandboxFactory."""
+    """How sandboxes are made (the defaults are core.config's); see DockerSandboxFactory."""
 
-    image: str
+    image: str = DEFAULT_IMAGE
     network: bool = False
     memory: str = DEFAULT_MEMORY
     cpus: float = DEFAULT_CPUS
@@ -65,8 +74,29 @@ class SandboxSettings:
     gid: int = 1000
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     kill_grace: float = 2.0
-    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    excludes: tuple[str, ...] = DEFAULT_SANDBOX_EXCLUDES  # gitignore patterns left out of the copy
+    gitignore: bool = True  # what .gitignore ignores is left out too
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes of data; larger files are not copied (0: any)
+    tmpfs: str | None = None  # /workspace in memory, of this size
+    pool: int = 1  # ready sandboxes kept per workspace a server prewarms (see DockerSandboxFactory)
     environment: Mapping[str, str] = field(default_factory=lambda: dict(SANDBOX_ENV))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SandboxSettings:
+        values: dict[str, Any] = {
+            "image": settings.sandbox_image,
+            "network": settings.network,
+            "memory": settings.memory,
+            "cpus": settings.cpus,
+            "pids_limit": settings.pids_limit,
+            "output_limit": settings.output_limit,
+            "excludes": tuple(settings.sandbox_excludes),
+            "gitignore": settings.sandbox_gitignore,
+            "max_file_size": settings.sandbox_max_file_size,
+            "tmpfs": settings.sandbox_tmpfs,
+            "pool": settings.sandbox_pool,
+        }
+        return cls(**(values | overrides))
 
 
 @contextlib.contextmanager
@@ -134,6 +164,7 @@ def create_container(api: Any, settings: SandboxSettings, name: str, labels: Map
         mem_limit=settings.memory,
         nano_cpus=int(settings.cpus * 1e9),
         init=True,  # docker-init as pid 1 reaps the orphans of killed commands
+        tmpfs=_tmpfs(settings),
     )
     with docker_errors("create the sandbox container", settings.image):
         created = api.create_container(
@@ -147,6 +178,14 @@ def create_container(api: Any, settings: SandboxSettings, name: str, labels: Map
             host_config=host_config,
         )
     return str(created["Id"])
+
+
+def _tmpfs(settings: SandboxSettings) -> dict[str, str] | None:
+    """/workspace in memory: owned by the sandbox user, programs may run from it."""
+    if not settings.tmpfs:
+        return None
+    options = f"rw,exec,nosuid,nodev,size={settings.tmpfs},uid={settings.uid},gid={settings.gid},mode=0755"
+    return {WORKDIR: options}
 
 
 def remove_container(api: Any, container_id: str) -> None:

@@ -155,6 +155,12 @@ class ExecShellProcess:
         self._writer.write(data)
         await self._writer.drain()
 
+    async def end_input(self) -> None:
+        """Close the process's stdin (it reads end of file); its output can still be read."""
+        if self._writer.can_write_eof():
+            self._writer.write_eof()
+        await self._writer.drain()
+
     async def receive(self) -> bytes:
         while not self._ended:
             data = await self._reader.read(1 << 16)  # the only await: cancel-safe

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import errno
+import itertools
 import logging
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.errors import SandboxError
 from core.protocols import WORKDIR, PathKind
@@ -64,18 +65,59 @@ if cd {root} 2>/dev/null; then
   find . \\( {prune} \\) -prune -o -type f -exec md5sum {{}} + 2>/dev/null </dev/null
 else st=ENOENT; fi"""
 
+# md5 of the named files that are regular files (not symlinks), by one md5sum.
+_CHECKSUMS_OF = """st=OK
+if cd {root} 2>/dev/null; then
+  set --
+  for p in {paths}; do if [ -f "$p" ] && [ ! -L "$p" ]; then set -- "$@" "$p"; fi; done
+  [ $# -eq 0 ] || md5sum -- "$@" 2>/dev/null </dev/null
+else st=ENOENT; fi"""
+
 # Several files in one request: before each, a line with a fresh separator and a status (F: its
-# content follows; U: a regular file the sandbox user cannot read; G: gone, or not a regular
-# file: a symlink counts as gone, so a link's target is never read as the file).
+# content follows; U: a regular file the sandbox user cannot read; L: larger than the limit; G: gone,
+# or not a regular file: a symlink counts as gone, so a link's target is never read as the file).
 _READ_MANY = """st=OK
 cd {root} 2>/dev/null || st=ENOENT
 for p in {paths}; do
   if [ -f "$p" ] && [ ! -L "$p" ]; then
-    if [ -r "$p" ]; then printf '\\n%s F\\n' {sep}; cat -- "$p" 2>/dev/null </dev/null
-    else printf '\\n%s U\\n' {sep}; fi
+    if [ ! -r "$p" ]; then printf '\\n%s U\\n' {sep}
+    elif [ {limit} -gt 0 ] && [ "$(wc -c <"$p")" -gt {limit} ]; then printf '\\n%s L\\n' {sep}
+    else printf '\\n%s F\\n' {sep}; cat -- "$p" 2>/dev/null </dev/null; fi
   else printf '\\n%s G\\n' {sep}; fi
 done"""
 UNREADABLE = object()  # what read_files gives for a file the sandbox user cannot read
+TOO_LARGE = object()  # what read_files gives for a file over its size limit
+
+# Compare-and-set: each file is written (or deleted) only if its md5 is the expected one ("absent":
+# no file there), so a change the agent made since is never overwritten. One line per file:
+# T taken, N not taken (its content differed), E taken but the write failed.
+_WRITE_IF = """st=OK
+if cd {root} 2>/dev/null; then
+{entries}
+else st=ENOENT; fi"""
+_IF_PREFIX = """p={path}; d={parent}
+if [ -L "$p" ] || [ -d "$p" ]; then c=other
+elif [ -e "$p" ]; then c=$(md5sum <"$p" 2>/dev/null); c=${{c%% *}}
+else c=absent; fi
+if [ "$c" != {expect} ]; then echo N
+"""
+_IF_WRITE = (
+    _IF_PREFIX
+    + """elif {{ [ -d "$d" ] || mkdir -p "$d" 2>/dev/null; }} && base64 -d 2>/dev/null >"$p" <<'{eof}'
+{payload}{eof}
+then {chmod}echo T; else echo E; fi"""
+)
+_IF_DELETE = _IF_PREFIX + """elif rm -f -- "$p" 2>/dev/null; then echo T; else echo E; fi"""
+
+# One piece of a sparse file: the file is made `size` bytes long (holes), then the piece written
+# at its offset in blocks of `block` bytes, the rest of the file left as it is.
+_SPARSE = """p={path}; st=OK
+{create}base64 -d 2>/dev/null <<'{eof}' | dd of="$p" bs={block} seek={seek} conv=notrunc 2>/dev/null || st=EIO
+{payload}{eof}
+"""
+_SPARSE_CREATE = """dd of="$p" bs=1 seek={size} count=0 2>/dev/null && chmod {mode:o} "$p" || st=EIO
+"""
+PAYLOAD_BATCH = 4 << 20  # bytes of file content per request when writing many files
 
 _ERRORS: dict[str, tuple[type[OSError], int, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "no such file or folder"),
@@ -200,15 +242,32 @@ class FileChannel:
         _raise_for(status, root)
         return data
 
-    async def read_files(self, root: str, paths: Sequence[str]) -> dict[str, bytes | object | None]:
+    async def checksums_of(self, root: str, paths: Sequence[str]) -> dict[str, str]:
+        """The md5 of each of `paths` (relative to `root`) that is a regular file, in one request
+        per batch (one md5sum process each)."""
+        sums: dict[str, str] = {}
+        for start in range(0, len(paths), 200):
+            batch = " ".join(shell_quote(p) for p in paths[start : start + 200])
+            status, data = await self.request(_CHECKSUMS_OF.format(root=shell_quote(root), paths=batch))
+            _raise_for(status, root)
+            sums.update(parse_md5sum(data))
+        return sums
+
+    async def read_files(
+        self, root: str, paths: Sequence[str], limit: int = 0
+    ) -> dict[str, bytes | object | None]:
         """The content of each of `paths` (relative to `root`) in one round trip per batch: None
-        for one that is gone or not a regular file, UNREADABLE for one the user cannot read."""
+        for one that is gone or not a regular file, UNREADABLE for one the user cannot read,
+        TOO_LARGE for one of more than `limit` bytes (0: no limit)."""
         found: dict[str, bytes | object | None] = {}
         for start in range(0, len(paths), 200):
             batch = paths[start : start + 200]
             sep = new_nonce()
             script = _READ_MANY.format(
-                root=shell_quote(root), paths=" ".join(shell_quote(p) for p in batch), sep=sep
+                root=shell_quote(root),
+                paths=" ".join(shell_quote(p) for p in batch),
+                sep=sep,
+                limit=int(limit),
             )
             status, data = await self.request(script)
             _raise_for(status, root)
@@ -219,8 +278,75 @@ class FileChannel:
                 )
             for path, section in zip(batch, sections, strict=True):
                 kind, content = section[:1], section[2:]
-                found[path] = content if kind == b"F" else UNREADABLE if kind == b"U" else None
+                found[path] = {b"F": content, b"U": UNREADABLE, b"L": TOO_LARGE}.get(kind)
         return found
+
+    async def write_files_if(
+        self, root: str, files: Mapping[str, tuple[bytes | None, str | None, bool]]
+    ) -> set[str]:
+        """Compare-and-set: each of `files` (path relative to `root` -> (content or None to delete,
+        the md5 it must have now or None for absent, executable)) is written only if the file holds
+        what is expected. Returns the paths written."""
+        taken: set[str] = set()
+        batch: list[tuple[str, str]] = []
+        size = 0
+
+        async def send() -> None:
+            script = _WRITE_IF.format(root=shell_quote(root), entries="\n".join(e for _, e in batch))
+            status, output = await self.request(script)
+            _raise_for(status, root)
+            answers = output.split()
+            if len(answers) != len(batch):
+                raise SandboxError(f"unexpected answer from the sandbox's file channel ({output[:80]!r})")
+            for (path, _), answer in zip(batch, answers, strict=True):
+                if answer == b"T":
+                    taken.add(path)
+                elif answer == b"E":
+                    log.warning("could not write %s in the sandbox (the sandbox user may not own it)", path)
+            batch.clear()
+
+        for path, (content, expect, executable) in files.items():
+            quoted = shell_quote(path)
+            fields = {
+                "path": quoted,
+                "parent": shell_quote(posixpath.dirname(path) or "."),
+                "expect": expect or "absent",
+            }
+            if content is None:
+                entry = _IF_DELETE.format(**fields)
+            else:
+                payload = base64.encodebytes(content).decode("ascii")
+                chmod = f"chmod 755 {quoted} 2>/dev/null; " if executable else ""
+                entry = _IF_WRITE.format(**fields, eof=new_nonce(), payload=payload, chmod=chmod)
+                size += len(payload)
+            batch.append((path, entry))
+            if size >= PAYLOAD_BATCH:
+                await send()
+                size = 0
+        if batch:
+            await send()
+        return taken
+
+    async def write_sparse(
+        self, path: str, size: int, mode: int, pieces: Iterable[tuple[int, bytes]]
+    ) -> None:
+        """Make `path` a file of `size` bytes holding `pieces` (offset, data) and holes elsewhere,
+        so it takes no more room than its data."""
+        full = sandbox_path(path)
+        create = _SPARSE_CREATE.format(size=int(size), mode=mode & 0o777)
+        for offset, data in itertools.chain([(0, b"")], pieces):
+            block = min(offset & -offset, 1 << 16) if offset else 1 << 16  # a power of two dividing it
+            script = _SPARSE.format(
+                path=shell_quote(full),
+                create=create,
+                eof=new_nonce(),
+                payload=base64.encodebytes(data).decode("ascii"),
+                block=block,
+                seek=offset // block,
+            )
+            create = ""
+            status, _ = await self.request(script)
+            _raise_for(status, full)
 
     async def close(self) -> None:
         if self._warming is not None:

@@ -11,16 +11,10 @@ from core.sessions import LLMFactory, SessionManager, default_llm_factory
 
 
 def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_factory) -> SessionManager:
+    from sandbox.container import SandboxSettings
     from sandbox.docker_sandbox import DockerSandboxFactory
 
-    factory = DockerSandboxFactory(
-        image=settings.sandbox_image,
-        network=settings.network,
-        memory=settings.memory,
-        cpus=settings.cpus,
-        pids_limit=settings.pids_limit,
-        output_limit=settings.output_limit,
-    )
+    factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
     return SessionManager(settings, factory, llm_factory)
 
 

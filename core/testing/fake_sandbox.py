@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from core.changes import md5
 from core.output import OutputFile
-from core.protocols import WORKDIR, CommandResult, PathKind
+from core.protocols import WORKDIR, CommandResult, HostFile, PathKind
 
 CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
 
@@ -135,6 +135,25 @@ class InMemorySandbox:
         }
         self._known = dict(self.files)
         return changed
+
+    @property
+    def left_out(self) -> Mapping[str, str]:
+        return {}
+
+    async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
+        taken = set()
+        for rel, host in files.items():
+            path = _abs(rel)
+            held = self.files.get(path)
+            if (None if held is None else md5(held)) != expect.get(rel):
+                continue
+            taken.add(rel)
+            if host.content is None:
+                for table in (self.files, self._known, self.baseline):
+                    table.pop(path, None)
+            else:
+                self.files[path] = self._known[path] = self.baseline[path] = host.content
+        return taken
 
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         for rel, data in files.items():
