@@ -32,6 +32,10 @@ def file_json(change: FileChange) -> dict[str, Any]:
         "hunks": [h.to_json() for h in parse_hunks(change.diff)],
         # The agent's version of a text file (None: deleted or binary), for a client's diff editor.
         "newText": None if change.binary or change.new_content is None else change.new_content.decode(),
+        # The user changed the file too (on disk) since the agent first changed it: both versions,
+        # the user's as a diff from the same base. Accepting it needs `force`.
+        "conflict": change.conflict,
+        "hostDiff": change.host_diff,
     }
 
 

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from agent_lsp import protocol as p
-from agent_lsp.documents import host_text, push_open_documents, uri_to_path
+from agent_lsp.documents import host_text, mirror_open_buffers, uri_to_path
 from agent_lsp.errors import invalid_params, rpc_error
 from agent_lsp.server import SidehandServer
 from agent_lsp.updates import UpdateTranslator
@@ -126,10 +126,10 @@ class SessionHub:
     async def run_turn(self, session: Session, text: str, context: list[ContextItem]) -> TurnEnded:
         self.attach(session)
         try:
-            await push_open_documents(self.server.workspace, session)
+            await mirror_open_buffers(self.server, session)
         except Exception:
             log.warning(
-                "session %s: could not copy the open buffers into the sandbox", session.id, exc_info=True
+                "session %s: could not mirror the open buffers into the sandbox", session.id, exc_info=True
             )
         try:
             turn = asyncio.ensure_future(session.prompt(text, context))

@@ -44,6 +44,10 @@ class FileChangeBrief(_Out):
     added_lines: int = 0
     removed_lines: int = 0
     binary: bool = False
+    conflict: bool = Field(
+        False, description="the user changed this file on the host too: applying needs force"
+    )
+    host_diff: str | None = Field(None, description="the user's change to the file, from the same base")
 
 
 class ChangeSummary(_Out):
@@ -56,7 +60,9 @@ class ChangeSummary(_Out):
             return "changes: none"
         lines = [f"changes ({self.state}):"]
         lines += [
-            f"  {f.status[0].upper()} {f.path} (+{f.added_lines} -{f.removed_lines})" for f in self.files
+            f"  {f.status[0].upper()} {f.path} (+{f.added_lines} -{f.removed_lines})"
+            + (" conflict: changed on the host too" if f.conflict else "")
+            for f in self.files
         ]
         return "\n".join(lines)
 
@@ -219,6 +225,8 @@ def file_briefs(changes: ChangeSet) -> list[FileChangeBrief]:
                 added_lines=added,
                 removed_lines=removed,
                 binary=change.binary,
+                conflict=change.conflict,
+                host_diff=change.host_diff,
             )
         )
     return out

@@ -32,7 +32,10 @@ from core.events import (
     TurnEnded,
     UserMessage,
 )
+from core.host_watch import HostWatch
+from core.mirror import HostWatches, SessionMirror
 from core.output import OutputBudget
+from core.paths import escape_path
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
 from core.session_files import SessionFiles
@@ -77,6 +80,7 @@ class Session:
         sandbox_factory: SandboxFactory,
         llm_factory: Callable[[Settings], LLM],
         tools: dict[str, Tool],
+        host_watches: HostWatches | None = None,
     ) -> None:
         self.id = session_id
         self.workspace = workspace
@@ -94,7 +98,10 @@ class Session:
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self._stop_outcome = TurnOutcome("cancelled", "cancelled by the user")  # for a cancelled turn
         self._sandbox_opened = False
-        self._sandbox_note: str | None = None
+        self._notes: list[str] = []  # for the model, with the next tool result
+        self._left_out_told: set[str] = set()
+        self._host_watches = host_watches
+        self._mirror: SessionMirror | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_stop: asyncio.Future[None] | None = None
         self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
@@ -154,22 +161,60 @@ class Session:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
             if self._sandbox_opened:  # stopped while idle: the model must know its shell is new
-                self._sandbox_note = SANDBOX_RESTARTED
+                self._notes.append(SANDBOX_RESTARTED)
             self._sandbox_opened = True
             self._sandbox_task = asyncio.create_task(self._open_sandbox())
         self._touch()
 
     async def _open_sandbox(self) -> Sandbox:
-        """A sandbox copied from the host, holding the files the log describes."""
-        sandbox = await self._sandbox_factory(self.workspace, self.id)
+        """A sandbox copied from the host, holding the files the log describes, and following the
+        host's changes from then on (the watch is in place before the copy starts)."""
+        mirror = self._mirror = await self._start_mirror()
+        try:
+            sandbox = await self._sandbox_factory(self.workspace, self.id)
+        except BaseException:
+            await asyncio.shield(self._stop_mirror())
+            raise
         try:
             restored = await self.files.restore(sandbox)
         except BaseException:
             await asyncio.shield(sandbox.close())
+            await asyncio.shield(self._stop_mirror())
             raise
         if restored:
             log.info("session %s: %d file(s) of its change set put into the new sandbox", self.id, restored)
+        if mirror is not None:
+            mirror.attach(sandbox)
         return sandbox
+
+    async def _start_mirror(self) -> SessionMirror | None:
+        if self._host_watches is None:
+            return None
+        try:
+            watch = await self._host_watches.acquire(self.workspace)
+        except Exception:
+            log.warning("session %s: no live mirror of the workspace", self.id, exc_info=True)
+            return None
+        self.files.watch = watch
+        return SessionMirror(watch, self.files, self._notes.append)
+
+    async def _stop_mirror(self) -> None:
+        mirror, self._mirror = self._mirror, None
+        self.files.watch = None
+        if mirror is not None and self._host_watches is not None:
+            await mirror.close()
+            await self._host_watches.release(mirror.watch)
+
+    @property
+    def host_watch(self) -> HostWatch | None:
+        """The live mirror's watch of the workspace while the sandbox runs (None: no mirror)."""
+        return None if self._mirror is None else self._mirror.watch
+
+    async def host_synced(self) -> None:
+        """Wait until every host change reported so far is in the sandbox (for tests, benchmarks,
+        and a front that must be sure the agent sees what the user just saved)."""
+        if self._mirror is not None:
+            await self._mirror.idle.wait()
 
     async def sandbox(self) -> Sandbox:
         self.start_sandbox()
@@ -177,9 +222,17 @@ class Session:
         return await asyncio.shield(self._sandbox_task)
 
     def take_sandbox_note(self) -> str | None:
-        """A note for the model about its sandbox (it was restarted), once."""
-        note, self._sandbox_note = self._sandbox_note, None
-        return note
+        """Notes for the model about its sandbox (it was restarted, the user changed files, some
+        files are not in it), each once."""
+        task = self._sandbox_task
+        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+            left_out = task.result().left_out
+            for path in sorted(set(left_out) - self._left_out_told):
+                self._notes.append(f"[{escape_path(path)}: {left_out[path]}.]")
+                self._left_out_told.add(path)
+        notes = "\n".join(self._notes)
+        self._notes.clear()
+        return notes or None
 
     async def stop_sandbox(self) -> None:
         """Stop and remove the sandbox; the session keeps its files (they are in the log) and the
@@ -194,6 +247,7 @@ class Session:
             await (await task).close()
         except Exception:
             log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
+        await self._stop_mirror()
 
     def _touch(self) -> None:
         """The sandbox was used: it stops after `sandbox_idle_timeout` seconds without use."""

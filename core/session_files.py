@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.apply import ApplyReport, Emit, Sync, apply_changes, recover_apply
 from core.changes import ChangeSet, md5
 from core.errors import UnsafePathError
 from core.events import FileRef, WorkspaceDelta
+from core.host_watch import HostChanges, HostWatch
 from core.host_workspace import HostWorkspace
-from core.protocols import Sandbox
+from core.protocols import HostFile, Sandbox
 from core.store import SessionStore
 from core.workspace import WorkspaceState, change_set, delta
 
@@ -45,17 +47,72 @@ class SessionFiles:
         self._sync = sync
         self._sandbox = sandbox
         self.host = HostWorkspace(workspace)
+        self.watch: HostWatch | None = None  # the live mirror's, while it runs (it knows the buffers)
+        self._lock = asyncio.Lock()  # recording and following the host: one at a time
 
     async def record(self, reason: str = "tool") -> WorkspaceDelta | None:
         """Log what the sandbox changed since the last call (nothing changed: no event)."""
         sandbox = await self._sandbox()
-        changed = await sandbox.collect_changes()
-        if not changed:
-            return None
-        sandbox_refs, base_refs = await asyncio.to_thread(self._keep, changed, dict(sandbox.copied))
-        event = self._emit(delta(reason, sandbox_refs, base_refs))
+        async with self._lock:
+            changed = await sandbox.collect_changes()
+            if not changed:
+                return None
+            sandbox_refs, base_refs = await asyncio.to_thread(self._keep, changed, dict(sandbox.copied))
+            event = self._emit(delta(reason, sandbox_refs, base_refs))
         assert isinstance(event, WorkspaceDelta)
         return event
+
+    async def follow_host(self, sandbox: Sandbox, changes: HostChanges, host: HostWatch) -> HostFollowed:
+        """The host's files changed (core.host_watch): the sandbox takes each new content where
+        the agent's side has no change of its own (files it never touched, or left as the host had
+        them: those are logged). Where both sides changed a file it keeps the agent's version: a
+        conflict, shown with both versions in the change set, never overwritten either way."""
+        async with self._lock:
+            files = dict(changes.files)
+            if changes.snapshot is not None:
+                files.update(await asyncio.to_thread(self._differences, sandbox, changes.snapshot, host))
+            _add_gone_below(files, [*sandbox.copied, *self.state.sandbox])
+            state, copied = self.state, sandbox.copied
+            wanted: dict[str, HostFile] = {}
+            expect: dict[str, str | None] = {}
+            caught_up: dict[str, bytes | None] = {}
+            conflicts = []
+            for path, host_file in files.items():
+                new = None if host_file.content is None else md5(host_file.content)
+                if path in state.sandbox:
+                    held, base = _md5(state.sandbox[path]), _md5(state.base.get(path))
+                    if held == new:  # the host caught up (an apply, or the same edit by hand)
+                        if base != new:
+                            caught_up[path] = host_file.content
+                    elif held == base:  # the agent left it as the host had it: it follows
+                        wanted[path], expect[path] = host_file, held
+                    elif base != new:
+                        conflicts.append(path)
+                elif copied.get(path) != new:
+                    wanted[path], expect[path] = host_file, copied.get(path)
+            taken = await sandbox.follow_host(wanted, expect) if wanted else set()
+            # Logged: files of the change set's history that now follow the host (sandbox and base
+            # alike), and files whose base caught up with the sandbox (no longer a change).
+            followed = {p: wanted[p].content for p in taken if p in state.sandbox}
+            if followed or caught_up:
+                refs = await asyncio.to_thread(self._put_blobs, followed | caught_up)
+                self._emit(delta("host", {p: refs[p] for p in followed}, refs))
+            # Not taken: the agent changed it since the last record; that record makes it a conflict.
+            conflicts += sorted(set(wanted) - taken)
+        return HostFollowed(taken=sorted(taken), conflicts=sorted(conflicts))
+
+    def _differences(
+        self, sandbox: Sandbox, snapshot: Mapping[str, str], host: HostWatch
+    ) -> dict[str, HostFile]:
+        """After lost events: every path where the host's snapshot and what the sandbox last took
+        from the host disagree, read from the host now (blocking)."""
+        known = {**sandbox.copied, **{p: _md5(r) for p, r in self.state.base.items()}}
+        differing = {p for p in set(snapshot) | set(known) if snapshot.get(p) != known.get(p)}
+        found = {p: host.read(p) for p in sorted(differing)}
+        return {p: f for p, f in found.items() if f is not None}
+
+    def _put_blobs(self, files: Mapping[str, bytes | None]) -> dict[str, FileRef | None]:
+        return {p: None if d is None else self.store.put_blob(d) for p, d in files.items()}
 
     def _keep(
         self, changed: Mapping[str, bytes | None], copied: Mapping[str, str]
@@ -70,10 +127,17 @@ class SessionFiles:
             base_refs[path] = None if copied_md5 is None else self._base_ref(path, copied_md5)
         return sandbox_refs, base_refs
 
+    def host_version(self, path: str) -> bytes | None:
+        """What the user has for `path` now: an editor's open buffer, else the file (None:
+        absent). UnsafePathError when it is not a regular file. Blocking."""
+        if self.watch is not None and (buffered := self.watch.buffer(path)) is not None:
+            return buffered
+        return self.host.read(path)
+
     def _base_ref(self, path: str, copied_md5: str) -> FileRef:
         """The base of a path the sandbox had copied: its content kept when the host still has it."""
         try:
-            current = self.host.read(path)
+            current = self.host_version(path)
         except UnsafePathError:
             current = None
         if current is not None and md5(current) == copied_md5:
@@ -106,7 +170,7 @@ class SessionFiles:
 
     def changes(self) -> ChangeSet:
         """The change set the log describes (blocking: reads blobs and host files)."""
-        return change_set(self.state, self.store, self.host)
+        return change_set(self.state, self.store, self.host_version)
 
     async def apply(self, changes: ChangeSet, *, force: bool = False, partial: bool = False) -> ApplyReport:
         return await apply_changes(
@@ -141,7 +205,7 @@ class SessionFiles:
         if ref.sha256 and (kept := await asyncio.to_thread(self.store.read_blob, ref.sha256)) is not None:
             return kept
         try:
-            return await asyncio.to_thread(self.host.read, path)
+            return await asyncio.to_thread(self.host_version, path)
         except UnsafePathError:
             return None
 
@@ -154,3 +218,28 @@ class SessionFiles:
 
 def _md5(ref: FileRef | None) -> str | None:
     return None if ref is None else ref.md5
+
+
+@dataclass(frozen=True)
+class HostFollowed:
+    """What a batch of host changes did: files the sandbox took, and conflicts (both sides changed
+    the file; the sandbox kept the agent's version)."""
+
+    taken: list[str]
+    conflicts: list[str]
+
+
+def _add_gone_below(files: dict[str, HostFile], known: list[str]) -> None:
+    """A path gone from the host may have been a folder: every known file below it is gone too."""
+    gone = {p for p, f in files.items() if f.content is None}
+    if not gone:
+        return
+    for path in known:
+        if path in files:
+            continue
+        parent = path.rpartition("/")[0]
+        while parent:
+            if parent in gone:
+                files[path] = HostFile(None)
+                break
+            parent = parent.rpartition("/")[0]

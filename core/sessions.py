@@ -17,6 +17,7 @@ from core.config import Settings, validate_settings
 from core.errors import SessionBusyError, SessionError, UnknownSessionError
 from core.eventlog import EventLog, EventLogError
 from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
+from core.mirror import HostWatches
 from core.owner import Owner
 from core.protocols import LLM, SandboxFactory
 from core.redaction import Redactor
@@ -84,6 +85,8 @@ class SessionManager:
         self.tools_factory = tools_factory
         self.store = SessionStore(settings.sessions_dir)
         self.sessions: dict[str, Session] = {}
+        # The live mirror's watches, one per workspace folder (none when it is turned off).
+        self.host_watches = HostWatches(settings) if settings.sandbox_mirror else None
 
     def settings_for(self, overrides: dict[str, Any]) -> Settings:
         values = self.settings.model_dump()
@@ -135,6 +138,7 @@ class SessionManager:
             sandbox_factory=self.sandbox_factory,
             llm_factory=self.llm_factory,
             tools=self.tools_factory(),
+            host_watches=self.host_watches,
         )
         self.sessions[session_id] = session
         return session
@@ -263,6 +267,8 @@ class SessionManager:
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)
+        if self.host_watches is not None:
+            await self.host_watches.aclose()
 
 
 def _settle(session: Session, result: str, turn_message: str) -> None:

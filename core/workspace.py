@@ -7,13 +7,12 @@ Contents live in the session store's blobs (content-addressed by sha256); events
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from core.changes import ChangeSet, FileChange, make_change
+from core.changes import ChangeSet, FileChange, make_change, md5
 from core.errors import UnsafePathError
 from core.events import ApplyFinished, ApplyStarted, FileRef, WorkspaceDelta
-from core.host_workspace import HostWorkspace
 from core.paths import escape_path, unescape_path
 from core.store import SessionStore
 
@@ -67,7 +66,9 @@ def delta(
     )
 
 
-def change_set(state: WorkspaceState, store: SessionStore, host: HostWorkspace) -> ChangeSet:
+def change_set(
+    state: WorkspaceState, store: SessionStore, read_host: Callable[[str], bytes | None]
+) -> ChangeSet:
     """The changes the sandbox holds relative to their bases, with diffs against the base content
     (or the host's current file where the base content was not kept)."""
     files: list[FileChange] = []
@@ -76,15 +77,23 @@ def change_set(state: WorkspaceState, store: SessionStore, host: HostWorkspace) 
         new = store.read_blob(new_ref.sha256) if new_ref is not None and new_ref.sha256 else None
         if new_ref is not None and new is None:
             continue  # the content was lost (a crash before it was stored): nothing to offer
-        if base_ref is None:
-            old = None
-        elif base_ref.sha256 and (kept := store.read_blob(base_ref.sha256)) is not None:
-            old = kept
-        else:
-            try:
-                old = host.read(path)
-            except UnsafePathError:
-                old = None  # not a regular file on the host any more: applying will refuse it
+        try:
+            on_host = read_host(path)
+            host_md5 = None if on_host is None else md5(on_host)
+        except UnsafePathError:
+            on_host, host_md5 = None, "not a regular file"  # applying will refuse it
+        kept = store.read_blob(base_ref.sha256) if base_ref is not None and base_ref.sha256 else None
+        old = None if base_ref is None else kept if kept is not None else on_host
         change = make_change(path, old, new)
-        files.append(change.model_copy(update={"base_md5": _md5(base_ref)}))
+        conflict = host_md5 != _md5(base_ref)
+        host_diff = (
+            make_change(path, old, on_host).diff
+            if conflict and (kept is not None or base_ref is None)
+            else None
+        )
+        files.append(
+            change.model_copy(
+                update={"base_md5": _md5(base_ref), "conflict": conflict, "host_diff": host_diff}
+            )
+        )
     return ChangeSet(files=tuple(files))
