@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent_lsp import change_review, code_actions, documents, handshake, lifecycle, sessions
+from agent_lsp import change_review, checkpoints, code_actions, documents, handshake, lifecycle, sessions
 from agent_lsp.server import SidehandServer
 from core.redaction import RedactSecrets
 from core.sessions import ManagerFactory
@@ -23,4 +23,5 @@ def build_server(
     hub = sessions.register(server)
     review = change_review.register(server)
     code_actions.register(server, hub, review)
+    checkpoints.register(server, hub)
     return server

@@ -14,6 +14,7 @@ from core.events import (
     AgentMessageChunk,
     ApprovalRejected,
     ApprovalRequested,
+    Checkpoint,
     Event,
     StateChanged,
     ToolCallEvent,
@@ -42,6 +43,16 @@ def usage_json(usage: Usage) -> dict[str, Any]:
         "promptTokens": usage.prompt_tokens,
         "completionTokens": usage.completion_tokens,
         "cost": usage.cost,
+    }
+
+
+def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "checkpointId": checkpoint.checkpoint_id,
+        "label": checkpoint.label,
+        "toolCallId": checkpoint.call_id,
+        "timestamp": checkpoint.timestamp,
+        "restored": checkpoint.restored,
     }
 
 
@@ -109,6 +120,8 @@ class UpdateTranslator:
             ]
         if isinstance(event, StateChanged):
             return [{"sessionUpdate": "state", "state": event.state, "reason": event.reason}]
+        if isinstance(event, Checkpoint):
+            return [{"sessionUpdate": "checkpoint", **checkpoint_json(event)}]
         if isinstance(event, TurnEnded):
             return [
                 {

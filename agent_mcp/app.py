@@ -22,6 +22,7 @@ from agent_mcp.sandboxes import SandboxRegistry
 from agent_mcp.tasks import TaskRegistry
 from agent_mcp.workspaces import normalize_roots, resolve_workspace, root_from_uri
 from core.errors import SidehandError
+from core.session import Session
 from core.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ class SidehandApp:
 
     async def workspace(self, workspace: str | None, ctx: Context[Any, Any] | None) -> Path:
         return resolve_workspace(workspace, await self.roots(ctx))
+
+    def session(self, id: str) -> Session:
+        """The session of a task or an open sandbox."""
+        if (box := self.sandboxes.open.get(id)) is not None:
+            return box.session
+        return self.tasks.get(id).session
 
     async def aclose(self) -> None:
         await self.tasks.aclose()

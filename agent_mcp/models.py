@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.changes import ChangeSet
 from core.config import ApprovalMode
-from core.events import Event
+from core.events import Checkpoint, Event
 from core.messages import Usage
 
 TaskStatus = Literal[
@@ -133,6 +133,45 @@ class TaskList(_Out):
 
     def text(self) -> str:
         return "\n".join(t.line() for t in self.tasks) if self.tasks else "no tasks"
+
+
+class CheckpointInfo(_Out):
+    checkpoint_id: str
+    label: str
+    call_id: str | None = Field(None, description="the tool call it follows")
+    timestamp: float
+    restored: str | None = Field(None, description="the checkpoint this restore went back to")
+
+
+class CheckpointList(_Out):
+    id: str
+    checkpoints: list[CheckpointInfo] = Field(default_factory=list)
+
+    def text(self) -> str:
+        if not self.checkpoints:
+            return f"{self.id}: no checkpoints yet (one is taken after every tool call)"
+        return "\n".join(f"{c.checkpoint_id}: {c.label}" for c in self.checkpoints)
+
+
+class RestoreResult(_Out):
+    id: str
+    checkpoint_id: str = Field(description="the checkpoint the restore made (restore it to undo)")
+    undo: str = Field(description="the checkpoint holding the state before the restore: restore it to undo")
+    paths: list[str] = Field(default_factory=list, description="files whose sandbox content changed")
+
+    def text(self) -> str:
+        changed = ", ".join(self.paths) or "no file"
+        return f"{self.id}: restored ({changed} changed); undo: restore checkpoint {self.undo}"
+
+
+def checkpoint_info(checkpoint: Checkpoint) -> CheckpointInfo:
+    return CheckpointInfo(
+        checkpoint_id=checkpoint.checkpoint_id,
+        label=checkpoint.label,
+        call_id=checkpoint.call_id,
+        timestamp=checkpoint.timestamp,
+        restored=checkpoint.restored,
+    )
 
 
 class ApplyResult(_Out):

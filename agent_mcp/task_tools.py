@@ -15,9 +15,19 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from agent_mcp.app import SidehandApp, result, tool, tool_errors
-from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief
+from agent_mcp.models import (
+    ApplyMode,
+    ApplyResult,
+    CheckpointList,
+    RestoreResult,
+    TaskList,
+    TaskReport,
+    brief,
+    checkpoint_info,
+)
 from agent_mcp.tasks import McpTask
 from core.config import ApprovalMode
+from core.paths import escape_path
 from core.session import ApprovalDecision
 
 log = logging.getLogger(__name__)
@@ -215,6 +225,39 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             if id in app.sandboxes.open:
                 return result(await app.sandboxes.apply(id, paths, force, partial))
             return result(await app.tasks.apply(id, paths, force, partial))
+
+    @tool(server, title="List a task's checkpoints", annotations=read_only)
+    async def list_checkpoints(
+        id: Annotated[str, Field(min_length=1, max_length=200, description="A task id or a sandbox id")],
+    ) -> Annotated[CallToolResult, CheckpointList]:
+        """The checkpoints of a task or sandbox: one after every tool call (commands included),
+        each restorable with restore_checkpoint."""
+        with tool_errors():
+            session = app.session(id)
+            return result(
+                CheckpointList(id=id, checkpoints=[checkpoint_info(c) for c in session.state.checkpoints])
+            )
+
+    @tool(server, title="Restore a checkpoint")
+    async def restore_checkpoint(
+        id: Annotated[str, Field(min_length=1, max_length=200, description="A task id or a sandbox id")],
+        checkpoint_id: Annotated[
+            str, Field(min_length=1, max_length=20, description="From list_checkpoints")
+        ],
+    ) -> Annotated[CallToolResult, RestoreResult]:
+        """Put the sandbox's files back as they were at a checkpoint. The workspace on the host is
+        not touched; files the user made there are kept. The restore is a checkpoint too: restore
+        the `undo` checkpoint to go back."""
+        with tool_errors():
+            report = await app.session(id).restore_checkpoint(checkpoint_id)
+            return result(
+                RestoreResult(
+                    id=id,
+                    checkpoint_id=report.checkpoint.checkpoint_id,
+                    undo=report.undo,
+                    paths=[escape_path(p) for p in report.paths],
+                )
+            )
 
     @tool(server, title="Discard a task's changes")
     async def discard_changes(id: TaskId) -> Annotated[CallToolResult, ApplyResult]:

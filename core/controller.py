@@ -60,7 +60,7 @@ class Controller:
         emit: Callable[[Event], Event],
         sync: Callable[[], Awaitable[None]],
         approve: Approver,
-        after_tool: Callable[[], Awaitable[object]],
+        after_tool: Callable[[ToolCallEvent], Awaitable[object]],
         sandbox_note: Callable[[], str | None],
         outputs: OutputBudget,
         condenser: Condenser | None = None,
@@ -143,7 +143,7 @@ class Controller:
                 observation = await self._run_one(action, *call_parsed)
             self.emit(_result_event(action, observation))
             if not isinstance(call_parsed, ToolCallError):
-                await self._record_files()
+                await self._record_files(action)
             if observation.finish:
                 finished = observation.output
         return finished
@@ -170,11 +170,11 @@ class Controller:
             raise
         return replace(observation, output=f"{note}\n{observation.output}") if note else observation
 
-    async def _record_files(self) -> None:
-        """Log what the tool changed in the sandbox. A failure here must not end the turn: the
-        next call records it (changes are collected since the last success)."""
+    async def _record_files(self, action: ToolCallEvent) -> None:
+        """Log what the tool changed in the sandbox (and a checkpoint). A failure here must not end
+        the turn: the next call records it (changes are collected since the last success)."""
         try:
-            await self.after_tool()
+            await self.after_tool(action)
         except asyncio.CancelledError:
             raise
         except Exception:

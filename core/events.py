@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -225,12 +225,18 @@ class ApplyFinished(EventBase):
 
 
 class Checkpoint(EventBase):
-    """A restorable sandbox state. Not emitted yet: checkpoints come with the sandbox issue."""
+    """A state of the sandbox's files to go back to: one after every tool call, and one made by
+    each restore (so a restore can be undone). Its files are the fold of the log's workspace events
+    up to this one: nothing is copied. `checkpoint_id` counts from 1 in the session (a fork keeps
+    the numbers); `call_id` is the tool call it follows; `restored` the checkpoint a restore went
+    back to."""
 
     kind: Literal["checkpoint"] = "checkpoint"
-    source: Source = "system"
+    source: Source = "environment"
+    checkpoint_id: str
     label: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    call_id: str | None = None
+    restored: str | None = None
 
 
 Event = Annotated[

@@ -17,6 +17,7 @@ from pathlib import Path
 from core.config import Settings
 from core.host_watch import HostChanges, HostWatch
 from core.ignore import IgnoreRules
+from core.paths import escape_path
 from core.protocols import Sandbox
 from core.session_files import HostFollowed, SessionFiles
 
@@ -86,7 +87,7 @@ class SessionMirror:
     """Feeds one sandbox the host's changes. Subscribed before the sandbox is made (so no change
     is missed while it is copied); batches wait until `attach` hands it the sandbox."""
 
-    def __init__(self, watch: HostWatch, files: SessionFiles, note: Callable[[str], None]) -> None:
+    def __init__(self, watch: HostWatch, files: SessionFiles, note: Callable[[HostFollowed], None]) -> None:
         self.watch = watch
         self._files = files
         self._note = note
@@ -123,22 +124,10 @@ class SessionMirror:
             except Exception:
                 log.warning("could not mirror the host's changes into the sandbox", exc_info=True)
             else:
-                self._tell(followed)
+                if followed.taken or followed.conflicts:
+                    self._note(followed)
             if not self._wake.is_set():
                 self.idle.set()
-
-    def _tell(self, followed: HostFollowed) -> None:
-        if followed.taken:
-            self._note(
-                "[The user changed these files on the host; the sandbox has their new content: "
-                f"{_names(followed.taken)}.]"
-            )
-        if followed.conflicts:
-            self._note(
-                "[The user also changed files you had changed: "
-                f"{_names(followed.conflicts)}. Your version is kept in the sandbox; the user sees "
-                "both when reviewing.]"
-            )
 
     async def close(self) -> None:
         self._unsubscribe()
@@ -146,6 +135,7 @@ class SessionMirror:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _names(paths: list[str]) -> str:
-    shown = ", ".join(paths[:NOTE_NAMES])
+def note_names(paths: list[str]) -> str:
+    """Paths for a note to the model: escaped, at most NOTE_NAMES of them."""
+    shown = ", ".join(escape_path(p) for p in paths[:NOTE_NAMES])
     return shown + (f" and {len(paths) - NOTE_NAMES} more" if len(paths) > NOTE_NAMES else "")

@@ -23,6 +23,7 @@ from core.events import (
     ApprovalRejected,
     ApprovalRequested,
     ApprovalScope,
+    Checkpoint,
     ContextItem,
     Event,
     SessionStatus,
@@ -33,12 +34,12 @@ from core.events import (
     UserMessage,
 )
 from core.host_watch import HostWatch
-from core.mirror import HostWatches, SessionMirror
+from core.mirror import HostWatches, SessionMirror, note_names
 from core.output import OutputBudget
 from core.paths import escape_path
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
-from core.session_files import SessionFiles
+from core.session_files import HostFollowed, SessionFiles
 from core.state import State
 from core.store import SessionStore
 from core.tools import Tool
@@ -57,6 +58,13 @@ STATE_AFTER: dict[str, SessionStatus] = {
     "stuck": "stuck",
     "interrupted": "interrupted",
 }
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    checkpoint: Checkpoint  # the one the restore made
+    undo: str  # the checkpoint holding the state before the restore (restore it to undo)
+    paths: list[str]  # files whose content in the sandbox changed
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class Session:
                 emit=self.emit,
                 sync=self.sync,
                 approve=self._approve,
-                after_tool=self.files.record,
+                after_tool=lambda action: self.after_tool(f"{action.tool}: {action.title}", action.call_id),
                 sandbox_note=self.take_sandbox_note,
                 outputs=OutputBudget(
                     self.store.outputs_dir(self.id),
@@ -196,7 +204,21 @@ class Session:
             log.warning("session %s: no live mirror of the workspace", self.id, exc_info=True)
             return None
         self.files.watch = watch
-        return SessionMirror(watch, self.files, self._notes.append)
+        return SessionMirror(watch, self.files, self._note_host_changes)
+
+    def _note_host_changes(self, followed: HostFollowed) -> None:
+        """Tell the model what the user changed, once it has worked with the files (before its
+        first tool call it has read nothing that could be stale)."""
+        if followed.taken and self.state.checkpoints:
+            self._notes.append(
+                "[The user changed these files on the host; the sandbox has their new content: "
+                f"{note_names(followed.taken)}.]"
+            )
+        if followed.conflicts:
+            self._notes.append(
+                f"[The user also changed files you had changed: {note_names(followed.conflicts)}. Your "
+                "version is kept in the sandbox; the user sees both when reviewing.]"
+            )
 
     async def _stop_mirror(self) -> None:
         mirror, self._mirror = self._mirror, None
@@ -389,6 +411,50 @@ class Session:
         if future is None or future.done():
             raise SessionError(f"no approval is pending for tool call {call_id!r} in session {self.id}")
         future.set_result(decision)
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    async def after_tool(self, label: str, call_id: str | None = None) -> Checkpoint:
+        """A tool call ended: log what it changed in the sandbox, and a checkpoint."""
+        await self.files.record()
+        return self._checkpoint(label, call_id)
+
+    def _checkpoint(self, label: str, call_id: str | None = None, restored: str | None = None) -> Checkpoint:
+        number = str(len(self.state.checkpoints) + 1)
+        event = self.emit(
+            Checkpoint(checkpoint_id=number, label=label[:200], call_id=call_id, restored=restored)
+        )
+        assert isinstance(event, Checkpoint)
+        return event
+
+    def find_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        for checkpoint in self.state.checkpoints:
+            if checkpoint.checkpoint_id == checkpoint_id:
+                return checkpoint
+        known = ", ".join(c.checkpoint_id for c in self.state.checkpoints[-5:]) or "none yet"
+        raise SessionError(f"session {self.id} has no checkpoint {checkpoint_id!r} (latest: {known})")
+
+    async def restore_checkpoint(self, checkpoint_id: str) -> RestoreReport:
+        """Put the sandbox's files back as they were at a checkpoint (the host is not touched).
+        The state before is a checkpoint too, and so is the restore: either can be restored."""
+        if self.busy:
+            raise SessionBusyError(f"session {self.id} is running a turn: cancel it or wait to restore")
+        target = self.find_checkpoint(checkpoint_id)
+        history = self.state.workspace.history
+        before = self.state.checkpoints[-1] if self.state.checkpoints else None
+        if before is None or (history and history[-1].seq > before.seq):  # moved since: keep it
+            before = self._checkpoint(f"before restoring checkpoint {checkpoint_id}")
+        running = await self.sandbox() if self._sandbox_task is not None else None
+        paths = await self.files.restore_checkpoint(target.seq, running)
+        made = self._checkpoint(
+            f"restored checkpoint {checkpoint_id}: {target.label}", restored=checkpoint_id
+        )
+        if paths:
+            self._notes.append(
+                f"[The user restored the sandbox's files to checkpoint {checkpoint_id} ({target.label}): "
+                f"{note_names(paths)} changed back.]"
+            )
+        await self.sync()
+        return RestoreReport(checkpoint=made, undo=before.checkpoint_id, paths=paths)
 
     # ---- changes -------------------------------------------------------------------------
     async def changes(self) -> ChangeSet:

@@ -54,11 +54,14 @@ class SessionFiles:
         """Log what the sandbox changed since the last call (nothing changed: no event)."""
         sandbox = await self._sandbox()
         async with self._lock:
-            changed = await sandbox.collect_changes()
-            if not changed:
-                return None
-            sandbox_refs, base_refs = await asyncio.to_thread(self._keep, changed, dict(sandbox.copied))
-            event = self._emit(delta(reason, sandbox_refs, base_refs))
+            return await self._record_unlocked(sandbox, reason)
+
+    async def _record_unlocked(self, sandbox: Sandbox, reason: str) -> WorkspaceDelta | None:
+        changed = await sandbox.collect_changes()
+        if not changed:
+            return None
+        sandbox_refs, base_refs = await asyncio.to_thread(self._keep, changed, dict(sandbox.copied))
+        event = self._emit(delta(reason, sandbox_refs, base_refs))
         assert isinstance(event, WorkspaceDelta)
         return event
 
@@ -168,6 +171,42 @@ class SessionFiles:
                 log.warning("the content of %s was not kept (a crash?): the sandbox keeps the host's", path)
         return files
 
+    async def restore_checkpoint(self, seq: int, sandbox: Sandbox | None) -> list[str]:
+        """Put the sandbox's files back as they were at the log's event `seq` (a checkpoint), and
+        log it. Only the agent's side moves: a file that then held the agent's own version gets it
+        back; any other file the agent has touched since follows the host again (as the user has it
+        now). Files the agent never touched, the user's new files among them, are left alone, and
+        the host is not written. Without a running sandbox only the log moves (the next sandbox
+        is made from it). Returns the paths whose sandbox content changed."""
+        async with self._lock:
+            if sandbox is not None:
+                await self._record_unlocked(sandbox, "tool")
+            then, now = self.state.at(seq), self.state
+            restore = {p: then.sandbox[p] for p in then.sandbox if then.agent_changed(p)}
+            follow = [p for p in now.sandbox if p not in restore and now.agent_changed(p)]
+            targets = {
+                **await asyncio.to_thread(self._contents, restore),
+                **await asyncio.to_thread(self._host_versions, follow),
+            }
+            wanted = {p: d for p, d in targets.items() if _md5_of(d) != _md5(now.sandbox.get(p))}
+            if not wanted:
+                return []
+            if sandbox is not None:
+                await sandbox.put_files(wanted)
+            refs = await asyncio.to_thread(self._put_blobs, wanted)
+            self._emit(delta("restore", refs, {p: refs[p] for p in follow if p in refs}))
+        return sorted(wanted)
+
+    def _host_versions(self, paths: list[str]) -> dict[str, bytes | None]:
+        """The user's version of each path (a file that is not a regular one counts as absent)."""
+        found: dict[str, bytes | None] = {}
+        for path in paths:
+            try:
+                found[path] = self.host_version(path)
+            except UnsafePathError:
+                found[path] = None
+        return found
+
     def changes(self) -> ChangeSet:
         """The change set the log describes (blocking: reads blobs and host files)."""
         return change_set(self.state, self.store, self.host_version)
@@ -218,6 +257,10 @@ class SessionFiles:
 
 def _md5(ref: FileRef | None) -> str | None:
     return None if ref is None else ref.md5
+
+
+def _md5_of(data: bytes | None) -> str | None:
+    return None if data is None else md5(data)
 
 
 @dataclass(frozen=True)

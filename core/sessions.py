@@ -186,6 +186,12 @@ class SessionManager:
     def _load(self, session_id: str, overrides: dict[str, Any]) -> Session:
         """Open the log, settle what it left open, recover an unfinished apply (blocking)."""
         meta = self.store.read_meta(session_id)
+        owner = Owner.from_dict(meta.get("owner") or {})
+        if owner is not None and owner != Owner.current() and owner.alive():
+            raise SessionBusyError(
+                f"session {session_id} is open in another Sidehand process (pid {owner.pid} on "
+                f"{owner.host}): close it there first (two processes must not write one log)"
+            )
         settings = self.settings_for({"model": meta.get("model"), **overrides})
         event_log, events = self.store.open(session_id, Redactor(settings.secrets()))
         state = replay(events)
@@ -195,9 +201,11 @@ class SessionManager:
         self.store.update_meta(session_id, owner=Owner.current().as_dict(), status=state.status)
         return session
 
-    async def fork(self, session_id: str, upto_seq: int | None = None) -> Session:
+    async def fork(
+        self, session_id: str, upto_seq: int | None = None, *, start_sandbox: bool = True
+    ) -> Session:
         """A new session with this one's history up to `upto_seq` (default: all of it)."""
-        source = self.sessions.get(session_id) or await self.load(session_id)
+        source = self.sessions.get(session_id) or await self.load(session_id, start_sandbox=start_sandbox)
         if source.busy:
             raise SessionBusyError(f"session {session_id} is running a turn: fork it when the turn ends")
         upto = source.state.last_seq if upto_seq is None else upto_seq
@@ -220,7 +228,8 @@ class SessionManager:
         if (started := state.workspace.open_apply) is not None:
             session.emit(ApplyFinished(apply_id=started.apply_id, message=FORKED_DURING_APPLY))
         await session.sync()
-        session.start_sandbox()
+        if start_sandbox:
+            session.start_sandbox()
         return session
 
     async def close(self, session_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.events import Event, SessionStatus, ToolCallEvent, UserMessage
+from core.events import Checkpoint, Event, SessionStatus, ToolCallEvent, UserMessage
 from core.messages import ChatMessage, ToolCall, Usage
 from core.policy import Grant
 from core.workspace import WorkspaceState
@@ -37,11 +37,13 @@ class State:
     title: str = ""
     workspace: WorkspaceState = field(default_factory=WorkspaceState)
     grants: list[Grant] = field(default_factory=list)  # scoped approvals, in force for the session
+    checkpoints: list[Checkpoint] = field(default_factory=list)
     _asked: dict[str, str] = field(default_factory=dict)  # call_id -> tool of a pending approval
 
     def apply(self, event: Event) -> None:
         if event.seq >= 0:
             self.last_seq = event.seq
+        self.workspace.remember(event)
         match event.kind:
             case "user_message":
                 self.messages.append(ChatMessage(role="user", content=render_user_message(event)))
@@ -78,6 +80,8 @@ class State:
                 self.workspace.apply_started(event)
             case "apply_finished":
                 self.workspace.apply_finished(event)
+            case "checkpoint":
+                self.checkpoints.append(event)
             case _:
                 pass
 

@@ -16,12 +16,38 @@ from core.events import ApplyFinished, ApplyStarted, FileRef, WorkspaceDelta
 from core.paths import escape_path, unescape_path
 from core.store import SessionStore
 
+WorkspaceEvent = WorkspaceDelta | ApplyStarted | ApplyFinished
+
 
 @dataclass
 class WorkspaceState:
     sandbox: dict[str, FileRef | None] = field(default_factory=dict)  # path -> content (None: gone)
     base: dict[str, FileRef | None] = field(default_factory=dict)  # path -> base (None: absent)
     open_apply: ApplyStarted | None = None  # an apply with no ApplyFinished yet
+    # The workspace events folded so far, for the state at an earlier point (a checkpoint).
+    history: list[WorkspaceEvent] = field(default_factory=list, repr=False)
+
+    def remember(self, event: object) -> None:
+        if isinstance(event, WorkspaceDelta | ApplyStarted | ApplyFinished):
+            self.history.append(event)
+
+    def at(self, seq: int) -> WorkspaceState:
+        """The state as it was once the event `seq` was logged."""
+        then = WorkspaceState()
+        for event in self.history:
+            if event.seq > seq:
+                break
+            if isinstance(event, WorkspaceDelta):
+                then.apply_delta(event)
+            elif isinstance(event, ApplyStarted):
+                then.apply_started(event)
+            else:
+                then.apply_finished(event)
+        return then
+
+    def agent_changed(self, path: str) -> bool:
+        """Whether the agent's side holds its own version of `path` (not the host's)."""
+        return path in self.sandbox and _md5(self.sandbox[path]) != _md5(self.base.get(path))
 
     def apply_delta(self, event: WorkspaceDelta) -> None:
         for key, ref in event.sandbox.items():
@@ -45,8 +71,9 @@ class WorkspaceState:
         return sorted(p for p, ref in self.sandbox.items() if _md5(ref) != _md5(self.base.get(p)))
 
     def sandbox_files(self) -> dict[str, FileRef | None]:
-        """What to put into a new sandbox copied from the host so it holds what the log describes."""
-        return dict(self.sandbox)
+        """What to put into a new sandbox copied from the host so it holds what the log describes:
+        the agent's own versions (a file it left as the host had it follows the host's copy)."""
+        return {p: ref for p, ref in self.sandbox.items() if self.agent_changed(p)}
 
 
 def _md5(ref: FileRef | None) -> str | None:

@@ -53,6 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("resume", metavar="session_id")
     resume.add_argument("task", help="what the agent should do next")
     _run_args(resume)
+    checkpoints = ssub.add_parser("checkpoints", help="list a session's checkpoints (one per tool call)")
+    checkpoints.add_argument("session_id")
+    restore = ssub.add_parser(
+        "restore", help="put a session's sandbox files back as they were at a checkpoint (undoable)"
+    )
+    restore.add_argument("session_id")
+    restore.add_argument("checkpoint_id")
+    restore.add_argument(
+        "--conversation",
+        action="store_true",
+        help="also go back in the conversation: a new session forked at the checkpoint",
+    )
     show = ssub.add_parser("show", help="print a session's transcript")
     show.add_argument("session_id")
     show.add_argument("--json", action="store_true", help="print the raw events (JSON Lines)")

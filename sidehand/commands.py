@@ -9,6 +9,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from core.paths import escape_path
 from core.protocols import Sandbox
 from core.redaction import RedactSecrets
 from core.session import ApprovalDecision, Session
+from core.sessions import SessionManager
 from sidehand.progress import ProgressPrinter
 
 EXIT_CODES = {
@@ -117,8 +119,6 @@ async def _ask(session: Session, event: ApprovalRequested) -> None:
 
 
 def sessions_command(args: argparse.Namespace) -> int:
-    from core.sessions import SessionManager
-
     settings = load_settings()
     manager = SessionManager(settings, sandbox_factory=_NoSandboxes())
     if args.action == "list":
@@ -127,12 +127,38 @@ def sessions_command(args: argparse.Namespace) -> int:
         return 0
     if not manager.store.exists(args.session_id):
         raise SidehandError(f"unknown session {args.session_id!r} (sessions live in {settings.sessions_dir})")
+    if args.action in ("checkpoints", "restore"):
+        return asyncio.run(_checkpoints(manager, args))
     for event in manager.store.events(args.session_id):
         if args.json:
             print(event.model_dump_json())
         else:
             print(json.dumps({"seq": event.seq, "kind": event.kind, **_brief(event)}, ensure_ascii=False))
     return 0
+
+
+async def _checkpoints(manager: SessionManager, args: argparse.Namespace) -> int:
+    """List or restore checkpoints of a session that is not open elsewhere (no sandbox is started:
+    a restore moves the log, and the session's next sandbox holds the restored files)."""
+    try:
+        session = await manager.load(args.session_id, start_sandbox=False)
+        if args.action == "checkpoints":
+            for checkpoint in session.state.checkpoints:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(checkpoint.timestamp))
+                print(f"{checkpoint.checkpoint_id:>4}  {when}  {checkpoint.label}")
+            return 0
+        if args.conversation:
+            target = session.find_checkpoint(args.checkpoint_id)
+            forked = await manager.fork(session.id, target.seq, start_sandbox=False)
+            print(f"new session {forked.id}: the conversation and files of checkpoint {args.checkpoint_id}")
+            return 0
+        report = await session.restore_checkpoint(args.checkpoint_id)
+        changed = ", ".join(escape_path(p) for p in report.paths) or "no file"
+        print(f"restored checkpoint {args.checkpoint_id} ({changed} changed)")
+        print(f"to undo: sidehand sessions restore {session.id} {report.undo}")
+        return 0
+    finally:
+        await manager.aclose()
 
 
 def _brief(event: Event) -> dict[str, Any]:

@@ -162,3 +162,45 @@ async def test_sigterm_interrupts_turns_and_removes_sandboxes(tmp_path: Path) ->
     ended = [e for e in store.events(sid) if e.kind == "turn_ended"]
     assert [getattr(e, "stop_reason", None) for e in ended] == ["interrupted"]
     assert store.read_meta(sid)["status"] == "interrupted"
+
+
+async def test_typing_reaches_the_sandbox_and_checkpoints_restore(tmp_path: Path) -> None:
+    """What the user types (unsaved) is what the agent's next command reads; every tool call is a
+    checkpoint, announced to the editor, listed, and restorable (the restore itself undoable)."""
+    look = Turn.call("bash", {"command": "cat notes.txt"})
+    write = Turn.call("bash", {"command": "echo agent > made.txt"})
+    script = Script(turns=(look, write, Turn.say("Done.")))
+    with ScriptedLLMServer(script) as model:
+        async with real_editor(tmp_path, model) as editor:
+            (editor.workspace / "notes.txt").write_text("on disk\n")
+            uri = open_doc(editor, "notes.txt", "on disk\n")
+            sid = (await editor.request("sidehand/session/new", {}))["sessionId"]
+            editor.client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(text="typed, unsaved\n")],
+                )
+            )
+            result = await slow_request(
+                editor, "sidehand/session/prompt", {"sessionId": sid, "prompt": "look"}
+            )
+            assert result["changes"] == ["A made.txt"]
+            store = SessionStore(tmp_path / "sessions")
+            outputs = [e.output for e in store.events(sid) if e.kind == "tool_result"]
+            assert outputs[0].startswith("typed, unsaved\n")
+
+            announced = [u["update"] for u in editor.updates if u["update"]["sessionUpdate"] == "checkpoint"]
+            listed = (await editor.request("sidehand/checkpoints/list", {"sessionId": sid}))["checkpoints"]
+            assert [c["checkpointId"] for c in listed] == ["1", "2"] == [c["checkpointId"] for c in announced]
+            assert listed[1]["label"] == "bash: echo agent > made.txt" and listed[1]["toolCallId"]
+            restored = await editor.request(
+                "sidehand/checkpoints/restore", {"sessionId": sid, "checkpointId": "1"}
+            )
+            assert restored["paths"] == ["made.txt"] and restored["undo"] == "2"
+            assert (await editor.request("sidehand/changes/list", {"sessionId": sid}))["files"] == []
+            undone = await editor.request(
+                "sidehand/checkpoints/restore", {"sessionId": sid, "checkpointId": restored["undo"]}
+            )
+            assert undone["paths"] == ["made.txt"]
+            listed = (await editor.request("sidehand/changes/list", {"sessionId": sid}))["files"]
+            assert [f["path"] for f in listed] == ["made.txt"]

@@ -36,6 +36,8 @@ TOOLS = {
     "answer_approval",
     "apply_changes",
     "discard_changes",
+    "list_checkpoints",
+    "restore_checkpoint",
     "sandbox_open",
     "sandbox_run",
     "sandbox_read",
