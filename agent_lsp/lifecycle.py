@@ -40,13 +40,16 @@ def register(server: SidehandServer) -> None:
 
 async def recover(ls: SidehandServer, warming: object) -> None:
     """Settle what a killed Sidehand process left (its sandboxes, its open sessions), once the
-    session machinery is loaded (off the event loop: the warm-up thread loads it)."""
+    session machinery is loaded (off the event loop: the warm-up thread loads it); then have a
+    sandbox of the workspace ready."""
     if isinstance(warming, threading.Thread):
         await asyncio.to_thread(warming.join)
     try:
         await ls.manager().recover()
     except Exception:
         log.warning("could not settle what a stopped process left behind", exc_info=True)
+    if (root := ls.workspace_root()) is not None:
+        await ls.manager().prewarm(root)  # the first session and code actions start at once
 
 
 _terminating: list[asyncio.Task[None]] = []  # not one of the server's tasks: closing cancels those

@@ -13,7 +13,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from agent_lsp import protocol as p
-from agent_lsp.documents import host_text, mirror_open_buffers, uri_to_path
+from agent_lsp.buffers import mirror_open_buffers
+from agent_lsp.documents import host_text, uri_to_path
 from agent_lsp.errors import invalid_params, rpc_error
 from agent_lsp.server import SidehandServer
 from agent_lsp.updates import UpdateTranslator

@@ -177,7 +177,8 @@ async def _serve(
 
 async def _recover(app: SidehandApp, warm_up: Callable[[], object] | None) -> None:
     """Warm up (after the handshake: importing litellm holds the GIL for seconds), then settle what
-    a killed Sidehand process left behind (its sandboxes, its open sessions)."""
+    a killed Sidehand process left behind (its sandboxes, its open sessions), then have sandboxes
+    of the configured roots ready."""
     await asyncio.sleep(PREFETCH_DELAY)
     warming = warm_up() if warm_up is not None else None
     if isinstance(warming, threading.Thread):
@@ -186,6 +187,8 @@ async def _recover(app: SidehandApp, warm_up: Callable[[], object] | None) -> No
         await app.manager.recover()
     except Exception:
         log.warning("could not settle what a stopped process left behind", exc_info=True)
+    for root in app.configured_roots:  # ready sandboxes of the folders it serves
+        await app.manager.prewarm(root)
 
 
 async def _serve_http(args: argparse.Namespace, server: Any, token: str | None) -> None:

@@ -25,6 +25,7 @@ import httpx
 
 from bench.llm_client import BENCH_MODEL, STREAM_CHUNKS, measure_stream, raw_httpx_call, scripted_server
 from core.config import Settings
+from core.host_watch import HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 from core.protocols import LLM, CommandResult, Sandbox, TextSink
@@ -100,6 +101,12 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
 
         async def reap(self) -> int:
             return await docker_factory.reap()
+
+        async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+            await docker_factory.prewarm(workspace, watch)
+
+        async def aclose(self) -> None:
+            await docker_factory.aclose()
 
     llms: list[TimedLLM] = []
 

@@ -72,6 +72,11 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def md5_of(data: bytes | None) -> str | None:
+    """md5 of a file's content; None for no file."""
+    return None if data is None else md5(data)
+
+
 def is_text(data: bytes) -> bool:
     if b"\0" in data[:8192]:
         return False

@@ -23,7 +23,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +32,6 @@ from watchfiles._rust_notify import RustNotify  # public watch() hides when the 
 from core.errors import UnsafePathError
 from core.host_workspace import HostWorkspace
 from core.ignore import IgnoreRules
-from core.protocols import HostFile
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,15 @@ STEP_MS = 2  # a change is reported once no other came for this long
 WAKE_MS = 500  # the watching threads check whether to stop this often
 BUFFER_DELAY = 0.05  # seconds an editor's typing is grouped before it is mirrored
 RETRY_PAUSE = 1.0  # seconds between making the watch again after it failed
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A workspace file as the host has it now (an editor's unsaved buffer counts): its content
+    (None: no regular file there) and whether it is executable."""
+
+    content: bytes | None
+    executable: bool = False
 
 
 @dataclass
@@ -213,6 +221,15 @@ class HostWatch:
                 elif entry.is_file(follow_symlinks=False):
                     yield rel
 
+    def differences(
+        self, known: Mapping[str, str | None], snapshot: Mapping[str, str]
+    ) -> dict[str, HostFile]:
+        """After lost events: every path where the snapshot and `known` (what a sandbox last took
+        from the host, md5 by path) disagree, read from the host now (blocking)."""
+        differing = {p for p in set(snapshot) | set(known) if snapshot.get(p) != known.get(p)}
+        found = {p: self.read(p) for p in sorted(differing)}
+        return {p: f for p, f in found.items() if f is not None}
+
     def _snapshot(self) -> dict[str, str]:
         """md5 of every mirrored host file (open buffers as they are in the editor)."""
         sums: dict[str, str] = {}
@@ -300,3 +317,19 @@ class HostWatch:
         files = {rel: found for rel in sorted(due) if (found := self.read(rel)) is not None}
         if files:
             self._deliver(HostChanges(files))
+
+
+def add_gone_below(files: dict[str, HostFile], known: list[str]) -> None:
+    """A path gone from the host may have been a folder: every known file below it is gone too."""
+    gone = {p for p, f in files.items() if f.content is None}
+    if not gone:
+        return
+    for path in known:
+        if path in files:
+            continue
+        parent = path.rpartition("/")[0]
+        while parent:
+            if parent in gone:
+                files[path] = HostFile(None)
+                break
+            parent = parent.rpartition("/")[0]

@@ -3,19 +3,20 @@ host (files saved, made, deleted, renamed; an editor's unsaved buffers) reaches 
 once, so the agent's next command sees it.
 
 `HostWatches` hands out one `core.host_watch.HostWatch` per workspace folder, shared by the
-sessions on it. `SessionMirror` takes a session's share of the batches and has `SessionFiles`
-decide, file by file, what the sandbox takes (see `SessionFiles.follow_host`): the agent's own
-changes are never overwritten."""
+sessions on it. A `Follower` feeds one sandbox the batches: a session's has `SessionFiles` decide,
+file by file, what it takes (`SessionFiles.follow_host`: the agent's own changes are never
+overwritten); a ready sandbox no session uses yet takes everything."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from core.changes import md5_of
 from core.config import Settings
-from core.host_watch import HostChanges, HostWatch
+from core.host_watch import HostChanges, HostWatch, add_gone_below
 from core.ignore import IgnoreRules
 from core.paths import escape_path
 from core.protocols import Sandbox
@@ -83,13 +84,19 @@ class HostWatches:
             await watch.close()
 
 
-class SessionMirror:
-    """Feeds one sandbox the host's changes. Subscribed before the sandbox is made (so no change
-    is missed while it is copied); batches wait until `attach` hands it the sandbox."""
+Follow = Callable[[Sandbox, HostChanges], Awaitable[HostFollowed]]
 
-    def __init__(self, watch: HostWatch, files: SessionFiles, note: Callable[[HostFollowed], None]) -> None:
+
+class Follower:
+    """Feeds one sandbox the host's changes, batch after batch, with `follow` deciding what it
+    takes. Subscribed before the sandbox is made (so no change is missed while it is copied);
+    batches wait until `attach` hands it the sandbox."""
+
+    def __init__(
+        self, watch: HostWatch, follow: Follow, note: Callable[[HostFollowed], None] | None = None
+    ) -> None:
         self.watch = watch
-        self._files = files
+        self._follow = follow
         self._note = note
         self._pending = HostChanges()
         self._wake = asyncio.Event()
@@ -118,13 +125,13 @@ class SessionMirror:
             self._wake.clear()
             batch, self._pending = self._pending, HostChanges()
             try:
-                followed = await self._files.follow_host(sandbox, batch, self.watch)
+                followed = await self._follow(sandbox, batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("could not mirror the host's changes into the sandbox", exc_info=True)
             else:
-                if followed.taken or followed.conflicts:
+                if self._note is not None and (followed.taken or followed.conflicts):
                     self._note(followed)
             if not self._wake.is_set():
                 self.idle.set()
@@ -133,6 +140,29 @@ class SessionMirror:
         self._unsubscribe()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+def session_follower(watch: HostWatch, files: SessionFiles, note: Callable[[HostFollowed], None]) -> Follower:
+    """A session's sandbox: the agent's own changes are kept (SessionFiles.follow_host)."""
+    return Follower(watch, lambda sandbox, changes: files.follow_host(sandbox, changes, watch), note)
+
+
+def fresh_follower(watch: HostWatch) -> Follower:
+    """A sandbox no session has used yet (a ready one in a pool): it takes every host change."""
+
+    async def follow(sandbox: Sandbox, changes: HostChanges) -> HostFollowed:
+        copied = sandbox.copied
+        files = dict(changes.files)
+        if changes.snapshot is not None:
+            files.update(await asyncio.to_thread(watch.differences, dict(copied), changes.snapshot))
+        add_gone_below(files, list(copied))
+        wanted = {p: f for p, f in files.items() if copied.get(p) != md5_of(f.content)}
+        if not wanted:
+            return HostFollowed([], [])
+        taken = await sandbox.follow_host(wanted, {p: copied.get(p) for p in wanted})
+        return HostFollowed(sorted(taken), [])
+
+    return Follower(watch, follow)
 
 
 def note_names(paths: list[str]) -> str:

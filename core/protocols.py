@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from core.host_watch import HostFile, HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 
@@ -35,15 +36,6 @@ class CommandResult:
 
 
 PathKind = Literal["file", "dir", "other"]
-
-
-@dataclass(frozen=True)
-class HostFile:
-    """A workspace file as the host has it now (an editor's unsaved buffer counts): its content
-    (None: no regular file there) and whether it is executable."""
-
-    content: bytes | None
-    executable: bool = False
 
 
 class Sandbox(Protocol):
@@ -123,6 +115,15 @@ class SandboxFactory(Protocol):
 
     async def reap(self) -> int:
         """Remove the sandboxes whose owning process is gone (killed, crashed); how many."""
+        ...
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        """Have sandboxes of `workspace` ready ahead of the sessions that will ask for them,
+        following the host's changes through `watch` meanwhile (a factory may do nothing)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Remove what the factory holds (ready sandboxes, its engine connection)."""
         ...
 
 

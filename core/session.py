@@ -34,7 +34,7 @@ from core.events import (
     UserMessage,
 )
 from core.host_watch import HostWatch
-from core.mirror import HostWatches, SessionMirror, note_names
+from core.mirror import Follower, HostWatches, note_names, session_follower
 from core.output import OutputBudget
 from core.paths import escape_path
 from core.policy import Policy, Verdict
@@ -109,7 +109,7 @@ class Session:
         self._notes: list[str] = []  # for the model, with the next tool result
         self._left_out_told: set[str] = set()
         self._host_watches = host_watches
-        self._mirror: SessionMirror | None = None
+        self._mirror: Follower | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_stop: asyncio.Future[None] | None = None
         self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
@@ -195,7 +195,7 @@ class Session:
             mirror.attach(sandbox)
         return sandbox
 
-    async def _start_mirror(self) -> SessionMirror | None:
+    async def _start_mirror(self) -> Follower | None:
         if self._host_watches is None:
             return None
         try:
@@ -204,7 +204,7 @@ class Session:
             log.warning("session %s: no live mirror of the workspace", self.id, exc_info=True)
             return None
         self.files.watch = watch
-        return SessionMirror(watch, self.files, self._note_host_changes)
+        return session_follower(watch, self.files, self._note_host_changes)
 
     def _note_host_changes(self, followed: HostFollowed) -> None:
         """Tell the model what the user changed, once it has worked with the files (before its

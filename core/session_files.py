@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.apply import ApplyReport, Emit, Sync, apply_changes, recover_apply
-from core.changes import ChangeSet, md5
+from core.changes import ChangeSet, md5, md5_of
 from core.errors import UnsafePathError
 from core.events import FileRef, WorkspaceDelta
-from core.host_watch import HostChanges, HostWatch
+from core.host_watch import HostChanges, HostFile, HostWatch, add_gone_below
 from core.host_workspace import HostWorkspace
-from core.protocols import HostFile, Sandbox
+from core.protocols import Sandbox
 from core.store import SessionStore
 from core.workspace import WorkspaceState, change_set, delta
 
@@ -73,15 +73,16 @@ class SessionFiles:
         async with self._lock:
             files = dict(changes.files)
             if changes.snapshot is not None:
-                files.update(await asyncio.to_thread(self._differences, sandbox, changes.snapshot, host))
-            _add_gone_below(files, [*sandbox.copied, *self.state.sandbox])
+                known = {**sandbox.copied, **{p: _md5(r) for p, r in self.state.base.items()}}
+                files.update(await asyncio.to_thread(host.differences, known, changes.snapshot))
+            add_gone_below(files, [*sandbox.copied, *self.state.sandbox])
             state, copied = self.state, sandbox.copied
             wanted: dict[str, HostFile] = {}
             expect: dict[str, str | None] = {}
             caught_up: dict[str, bytes | None] = {}
             conflicts = []
             for path, host_file in files.items():
-                new = None if host_file.content is None else md5(host_file.content)
+                new = md5_of(host_file.content)
                 if path in state.sandbox:
                     held, base = _md5(state.sandbox[path]), _md5(state.base.get(path))
                     if held == new:  # the host caught up (an apply, or the same edit by hand)
@@ -103,16 +104,6 @@ class SessionFiles:
             # Not taken: the agent changed it since the last record; that record makes it a conflict.
             conflicts += sorted(set(wanted) - taken)
         return HostFollowed(taken=sorted(taken), conflicts=sorted(conflicts))
-
-    def _differences(
-        self, sandbox: Sandbox, snapshot: Mapping[str, str], host: HostWatch
-    ) -> dict[str, HostFile]:
-        """After lost events: every path where the host's snapshot and what the sandbox last took
-        from the host disagree, read from the host now (blocking)."""
-        known = {**sandbox.copied, **{p: _md5(r) for p, r in self.state.base.items()}}
-        differing = {p for p in set(snapshot) | set(known) if snapshot.get(p) != known.get(p)}
-        found = {p: host.read(p) for p in sorted(differing)}
-        return {p: f for p, f in found.items() if f is not None}
 
     def _put_blobs(self, files: Mapping[str, bytes | None]) -> dict[str, FileRef | None]:
         return {p: None if d is None else self.store.put_blob(d) for p, d in files.items()}
@@ -188,7 +179,7 @@ class SessionFiles:
                 **await asyncio.to_thread(self._contents, restore),
                 **await asyncio.to_thread(self._host_versions, follow),
             }
-            wanted = {p: d for p, d in targets.items() if _md5_of(d) != _md5(now.sandbox.get(p))}
+            wanted = {p: d for p, d in targets.items() if md5_of(d) != _md5(now.sandbox.get(p))}
             if not wanted:
                 return []
             if sandbox is not None:
@@ -259,10 +250,6 @@ def _md5(ref: FileRef | None) -> str | None:
     return None if ref is None else ref.md5
 
 
-def _md5_of(data: bytes | None) -> str | None:
-    return None if data is None else md5(data)
-
-
 @dataclass(frozen=True)
 class HostFollowed:
     """What a batch of host changes did: files the sandbox took, and conflicts (both sides changed
@@ -270,19 +257,3 @@ class HostFollowed:
 
     taken: list[str]
     conflicts: list[str]
-
-
-def _add_gone_below(files: dict[str, HostFile], known: list[str]) -> None:
-    """A path gone from the host may have been a folder: every known file below it is gone too."""
-    gone = {p for p, f in files.items() if f.content is None}
-    if not gone:
-        return
-    for path in known:
-        if path in files:
-            continue
-        parent = path.rpartition("/")[0]
-        while parent:
-            if parent in gone:
-                files[path] = HostFile(None)
-                break
-            parent = parent.rpartition("/")[0]

@@ -87,6 +87,7 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         # The live mirror's watches, one per workspace folder (none when it is turned off).
         self.host_watches = HostWatches(settings) if settings.sandbox_mirror else None
+        self._prewarmed: set[Path] = set()
 
     def settings_for(self, overrides: dict[str, Any]) -> Settings:
         values = self.settings.model_dump()
@@ -276,8 +277,28 @@ class SessionManager:
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)
+        try:
+            await self.sandbox_factory.aclose()
+        except Exception:
+            log.warning("could not remove the ready sandboxes", exc_info=True)
         if self.host_watches is not None:
             await self.host_watches.aclose()
+
+    async def prewarm(self, workspace: Path) -> None:
+        """Have sandboxes of `workspace` ready before sessions ask (the servers call this for the
+        folders they serve). Ready sandboxes follow the host's changes: without the live mirror
+        there are none."""
+        if self.host_watches is None or not self.settings.sandbox_pool:
+            return
+        root = workspace.resolve()
+        if root in self._prewarmed or not root.is_dir():
+            return
+        self._prewarmed.add(root)
+        try:
+            watch = await self.host_watches.acquire(root)
+            await self.sandbox_factory.prewarm(root, watch)
+        except Exception:
+            log.warning("could not prepare sandboxes for %s", root, exc_info=True)
 
 
 def _settle(session: Session, result: str, turn_message: str) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 
 from core.changes import md5
 from core.errors import SandboxError
+from core.host_watch import HostFile, HostWatch
 from core.ignore import IgnoreRules
 from core.output import OutputFile
 from core.owner import Owner
-from core.protocols import WORKDIR, CommandResult, HostFile, PathKind
+from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.container import (
     SANDBOX_HOME,
     SandboxSettings,
@@ -35,6 +36,7 @@ from sandbox.container import (
 from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
 from sandbox.file_channel import TOO_LARGE, UNREADABLE, FileChannel, parse_md5sum
 from sandbox.persistent_shell import PersistentShell
+from sandbox.pool import SandboxPool
 from sandbox.workspace_copy import SparseFile, WorkspaceArchive, files_archive, folders_archive
 from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
@@ -88,7 +90,7 @@ class DockerSandbox:
         docker = DockerExec(client.api, "", docker_executor())
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        name = f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"
+        name = _container_name(session_id)
         labels = container_labels(Owner.current(), session_id)
         docker.container_id = await docker.call(create_container, client.api, settings, name, labels)
         timings["create"] = time.perf_counter() - clock
@@ -296,6 +298,14 @@ class DockerSandbox:
                 with contextlib.suppress(FileNotFoundError):
                     await self._files.delete_file(path)
 
+    async def rename(self, name: str) -> None:
+        """Give the container another name (a ready sandbox taken by a session)."""
+        try:
+            with docker_errors("rename the sandbox container"):
+                await self._docker.call(self._docker.api.rename, self.container_id, name)
+        except SandboxError as exc:
+            log.info("%s", exc)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -335,12 +345,37 @@ class DockerSandboxFactory:
         self._client = docker_client
         self._owns_client = docker_client is None
         self._client_lock = asyncio.Lock()
+        self.pool = SandboxPool(self._new, self.settings.pool)
+        self._renames: set[asyncio.Task[None]] = set()
 
     async def __call__(self, workspace: Path, session_id: str) -> DockerSandbox:
-        client = await self._connect()
-        sandbox = await DockerSandbox.start(client, self.settings, workspace, session_id)
+        ready = await self.pool.claim(workspace)
+        if ready is not None:
+            assert isinstance(ready, DockerSandbox)
+            # Named after its session (for `docker ps`), in the background: the first command waits
+            # for nothing.
+            rename = asyncio.create_task(ready.rename(_container_name(session_id)))
+            self._renames.add(rename)
+            rename.add_done_callback(self._renames.discard)
+            log.debug("session %s uses the ready sandbox %s", session_id, ready.container_id[:12])
+            return ready
+        sandbox = await self._new(workspace, session_id)
         log.debug("session %s uses sandbox %s", session_id, sandbox.container_id[:12])
         return sandbox
+
+    async def _new(self, workspace: Path, session_id: str) -> DockerSandbox:
+        client = await self._connect()
+        return await DockerSandbox.start(client, self.settings, workspace, session_id)
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        """Keep `settings.pool` ready sandboxes of `workspace`, following the host through `watch`."""
+        self.pool.prewarm(workspace, watch)
+
+    async def aclose(self) -> None:
+        """Remove the ready sandboxes and close the engine connection this factory opened."""
+        await self.pool.aclose()
+        await asyncio.gather(*self._renames, return_exceptions=True)
+        self.close()
 
     async def reap(self) -> int:
         """Remove this machine's sandbox containers whose owning process is gone (a process that was
@@ -490,5 +525,6 @@ async def _timed_all(timings: dict[str, float], **steps: Awaitable[None]) -> Non
             raise result
 
 
-def _safe_name(session_id: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_.-]", "-", session_id)[:40] or "session"
+def _container_name(session_id: str) -> str:
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", session_id)[:40] or "session"
+    return f"sidehand-{safe}-{secrets.token_hex(3)}"

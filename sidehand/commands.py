@@ -16,6 +16,7 @@ from typing import Any
 from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
+from core.host_watch import HostWatch
 from core.paths import escape_path
 from core.protocols import Sandbox
 from core.redaction import RedactSecrets
@@ -174,6 +175,12 @@ class _NoSandboxes:
 
     async def reap(self) -> int:
         return 0
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
 
 def sandbox_command(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from core.changes import md5
+from core.host_watch import HostFile, HostWatch
 from core.output import OutputFile
-from core.protocols import WORKDIR, CommandResult, HostFile, PathKind
+from core.protocols import WORKDIR, CommandResult, PathKind
 
 CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
 
@@ -34,6 +35,8 @@ class FakeSandboxFactory:
     def __init__(self, make: Callable[[Path, str], Awaitable[InMemorySandbox]]) -> None:
         self._make = make
         self.reaped = 0
+        self.prewarmed: list[Path] = []
+        self.closed = False
 
     async def __call__(self, workspace: Path, session_id: str) -> InMemorySandbox:
         return await self._make(workspace, session_id)
@@ -41,6 +44,12 @@ class FakeSandboxFactory:
     async def reap(self) -> int:
         self.reaped += 1
         return 0
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        self.prewarmed.append(workspace)
+
+    async def aclose(self) -> None:
+        self.closed = True
 
 
 class InMemorySandbox:

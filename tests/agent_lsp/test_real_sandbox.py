@@ -20,6 +20,7 @@ from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
 from tests.agent_lsp.conftest import TIMEOUT, Editor, open_doc, start_editor, stop
 from tests.agent_lsp.test_code_actions_and_changes import apply_text_edits
+from tests.support.waits import eventually
 
 pytestmark = pytest.mark.docker
 
@@ -54,9 +55,12 @@ async def slow_request(editor: Editor, method: str, params: Any) -> Any:
 
 
 def sandboxes_of(session_id: str) -> list[Any]:
-    return list(
-        docker.from_env().containers.list(all=True, filters={"label": f"sidehand.session={session_id}"})
-    )
+    """The session's containers: made for it, or a ready one it took (then renamed after it)."""
+    return list(docker.from_env().containers.list(all=True, filters={"name": f"sidehand-{session_id}-"}))
+
+
+def sandboxes_of_process(pid: int) -> list[Any]:
+    return list(docker.from_env().containers.list(all=True, filters={"label": f"sidehand.pid={pid}"}))
 
 
 async def test_an_unsaved_buffer_is_the_base_and_accepting_edits_the_buffer(tmp_path: Path) -> None:
@@ -116,6 +120,10 @@ async def test_code_actions_leave_no_sandbox_behind(tmp_path: Path) -> None:
             assert len(editor.edits) == 1  # the Fix was offered; Explain changed nothing
             for sid in started:
                 await _until_removed(sid)
+            server = editor.client._server
+            assert server is not None
+            # What is left of the server's containers is the one ready sandbox (the pool refilled).
+            await eventually(lambda: len(sandboxes_of_process(server.pid)) == 1, timeout=60)
 
 
 async def _until_closed(editor: Editor, session_id: str) -> None:
@@ -152,12 +160,13 @@ async def test_sigterm_interrupts_turns_and_removes_sandboxes(tmp_path: Path) ->
             )
             server = editor.client._server  # the `sidehand lsp` process pytest-lsp started
             assert server is not None
+            assert sandboxes_of(sid)  # its own, or the ready one it took (renamed after it)
             server.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(server.wait(), 20) == 143
             prompt.cancel()
             with contextlib.suppress(BaseException):
                 await prompt
-    assert sandboxes_of(sid) == []
+    assert sandboxes_of_process(server.pid) == []  # the session's and the ready ones: all removed
     store = SessionStore(tmp_path / "sessions")
     ended = [e for e in store.events(sid) if e.kind == "turn_ended"]
     assert [getattr(e, "stop_reason", None) for e in ended] == ["interrupted"]

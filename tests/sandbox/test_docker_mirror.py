@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.changes import md5
-from core.protocols import HostFile
+from core.host_watch import HostFile
 from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
 
