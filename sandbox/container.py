@@ -114,13 +114,42 @@ def docker_errors(action: str, image: str = "") -> Iterator[None]:
         raise SandboxError(f"Docker refused to {action}: {exc.explanation or exc}") from exc
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(f"lost the Docker engine while trying to {action}: {exc}") from exc
+    except Exception as exc:
+        if not type(exc).__module__.startswith("paramiko"):
+            raise
+        # An ssh:// engine: the SDK carries every connection as a session of one ssh connection,
+        # and sshd allows 10 by default.
+        raise SandboxError(
+            f"the ssh connection to the Docker engine refused to {action} ({exc!r}): its sshd may "
+            "limit sessions per connection; set `MaxSessions 64` in the remote sshd_config"
+        ) from exc
+
+
+class EngineAPI(docker.APIClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's API client, with the engine's own CA (DOCKER_CERT_PATH) always the one verified
+    against: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace it (docker-py #2433), and
+    many machines set those for their other HTTPS traffic."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        if isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
+class EngineClient(docker.DockerClient):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.api = EngineAPI(*args, **kwargs)
 
 
 def connect_engine() -> Any:
-    """A docker client from the environment (DOCKER_HOST or the default socket)."""
+    """A docker client from the environment, as the docker CLI reads it: DOCKER_HOST (a unix
+    socket, tcp, tcp with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, or ssh:// with the keys,
+    ~/.ssh/config and known hosts the SDK's paramiko reads) or the default socket."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        _probe_unix_socket(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
-        return docker.from_env()
+        _probe_unix_socket(host)
+        return EngineClient.from_env()
     except (OSError, docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(
             f"no Docker engine is reachable ({exc}): run `scripts/setup.sh`, or start one "

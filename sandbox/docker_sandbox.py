@@ -42,6 +42,7 @@ from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
 
+TAR_RECORD = 10240  # tar's default record: 20 blocks of 512 bytes
 PUT_ONE_BY_ONE = 4  # up to this many files go through the file channel; more, as one archive
 
 log = logging.getLogger(__name__)
@@ -437,9 +438,13 @@ async def _extract_in_container(docker: DockerExec, archive: WorkspaceArchive) -
     process = await ExecShellProcess.open(docker, ["tar", "-xf", "-", "-C", "/"], workdir="/")
     try:
         chunks = archive.chunks()
+        sent = 0
         while piece := await asyncio.to_thread(_take, chunks, 1 << 20):
             await process.send(piece)
-        await process.end_input()
+            sent += len(piece)
+        # tar stops at the end-of-archive blocks once it has read a whole record: pad to one, so
+        # no end of input is needed (a TLS link to a remote engine cannot half-close).
+        await process.send(bytes(-sent % TAR_RECORD))
         said = bytearray()
         while data := await process.receive():
             said += data
