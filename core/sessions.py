@@ -18,7 +18,7 @@ from core.errors import SessionBusyError, SessionError, UnknownSessionError
 from core.eventlog import EventLog, EventLogError
 from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
 from core.owner import Owner
-from core.protocols import LLM, SandboxFactory
+from core.protocols import LLM, ExternalToolsFactory, SandboxFactory
 from core.redaction import Redactor
 from core.session import Session
 from core.state import State, replay
@@ -77,11 +77,13 @@ class SessionManager:
         sandbox_factory: SandboxFactory,
         llm_factory: LLMFactory = default_llm_factory,
         tools_factory: Callable[[], dict[str, Tool]] = default_tools,
+        external_tools: ExternalToolsFactory | None = None,
     ) -> None:
         self.settings = settings
         self.sandbox_factory = sandbox_factory
         self.llm_factory = llm_factory
         self.tools_factory = tools_factory
+        self.external_tools = external_tools  # the MCP servers' tools (sidehand.mcp_client)
         self.store = SessionStore(settings.sessions_dir)
         self.sessions: dict[str, Session] = {}
 
@@ -135,6 +137,7 @@ class SessionManager:
             sandbox_factory=self.sandbox_factory,
             llm_factory=self.llm_factory,
             tools=self.tools_factory(),
+            external_tools=self.external_tools,
         )
         self.sessions[session_id] = session
         return session
