@@ -14,10 +14,11 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from agent_mcp.app import SidehandApp, result, tool, tool_errors
-from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief
+from agent_mcp.app import SidehandApp, client_log, result, tool, tool_errors
+from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief, plan_text
 from agent_mcp.tasks import McpTask
 from core.config import ApprovalMode
+from core.events import Event, Notice, PlanUpdated
 from core.session import ApprovalDecision
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
     @tool(server, title="Get a task's status", annotations=read_only)
     async def get_task(
         task_id: TaskId,
+        ctx: Context[Any, Any],
         wait: Annotated[
             float, Field(0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for the task to end or ask")
         ] = 0.0,
@@ -136,7 +138,9 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         with tool_errors():
             found = app.tasks.get(task_id)
             await found.wait(wait, _needs_client)
-            return result(found.report(since))
+            report = found.report(since)
+            await _log_notices(ctx, [e for e in found.events if since is None or e.seq > since])
+            return result(report)
 
     @tool(server, title="Cancel a task")
     async def cancel_task(task_id: TaskId) -> Annotated[CallToolResult, TaskReport]:
@@ -223,6 +227,14 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             return result(await app.tasks.discard(id))
 
 
+async def _log_notices(ctx: Context[Any, Any], events: list[Event]) -> None:
+    """The task's notices (a skill file that cannot be used, an MCP server that did not start) as
+    log messages to the client."""
+    for event in events:
+        if isinstance(event, Notice):
+            await client_log(ctx, event.level, event.message)
+
+
 def _news(seen: int, asked: set[str]) -> Callable[[McpTask], bool]:
     """The task ended, logged something after `seen`, or asks something not asked yet."""
     return lambda t: t.done or bool(t.events and t.events[-1].seq > seen) or bool(set(t.pending) - asked)
@@ -241,6 +253,10 @@ async def _follow(task: McpTask, ctx: Context[Any, Any]) -> TaskReport:
         step += 1
         if new:
             seen = new[-1].seq
+            await _log_notices(ctx, new)
+            if plans := [e for e in new if isinstance(e, PlanUpdated)]:  # never hidden by later events
+                await ctx.report_progress(step, None, plan_text(plans[-1].entries))
+                step += 1
             last = brief(new[-1])
             await ctx.report_progress(step, None, f"{last.kind}: {last.summary}")
         else:

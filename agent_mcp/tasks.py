@@ -45,6 +45,8 @@ ENDED: dict[str, TaskStatus] = {
     "stuck": "stuck",
     "max_iterations": "max_iterations",
     "budget": "budget",
+    "max_tokens": "max_tokens",
+    "timeout": "timeout",
     "interrupted": "interrupted",
 }
 
@@ -201,6 +203,7 @@ class McpTask:
             ],
             changes=changes,
             usage=usage_info(self.session.state.usage),
+            plan=list(self.session.state.plan),
         )
 
     def close(self) -> None:
