@@ -65,9 +65,9 @@ class HostWorkspace:
             return handle.read()
 
     def list_files(self, rel: str = "") -> dict[str, tuple[str, int, int]]:
-        """The entries of the folder `rel` ("" for the root), by name: ("file" | "dir" | "other",
-        size, mtime in ns), from lstat (a symlink is "other"). Empty when the folder is missing;
-        UnsafePathError when a folder on the way is a symlink."""
+        """The entries of the folder `rel` ("" for the root), by name: ("file" | "dir" | "link" |
+        "other", size, mtime in ns), from lstat (a symlink is not followed). Empty when the folder
+        is missing; UnsafePathError when a folder on the way is a symlink."""
         parts = check_relative(rel) if rel else ()
         try:
             with self._folder(parts, create=False) as folder, os.scandir(folder) as entries:
@@ -78,7 +78,15 @@ class HostWorkspace:
                     except FileNotFoundError:  # removed while listed
                         continue
                     mode = info.st_mode
-                    kind = "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
+                    kind = (
+                        "file"
+                        if stat.S_ISREG(mode)
+                        else "dir"
+                        if stat.S_ISDIR(mode)
+                        else "link"
+                        if stat.S_ISLNK(mode)
+                        else "other"
+                    )
                     out[entry.name] = (kind, info.st_size, info.st_mtime_ns)
                 return out
         except FileNotFoundError:

@@ -22,8 +22,10 @@ edits to skills take effect at once."""
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +199,7 @@ class SkillFinder:
     def __init__(self, workspace: Path, user_skills: Path | None = None) -> None:
         self.workspace = _Root(workspace, "")
         self.user = _Root(user_skills.expanduser(), _shown_folder(user_skills)) if user_skills else None
-        self._cache: dict[str, tuple[Stamp, Skill | InstructionFile | SkillProblem]] = {}
+        self._cache: dict[str, tuple[tuple[str, Stamp], Skill | InstructionFile | SkillProblem]] = {}
         self._listings: dict[str, dict[str, tuple[str, int, int]]] = {}
 
     def scan(self) -> Catalog:
@@ -205,19 +207,20 @@ class SkillFinder:
         instructions: list[InstructionFile] = []
         skills: dict[str, Skill] = {}
         problems: list[SkillProblem] = []
-        for root, rel, default_name, stamp in self._candidates(problems):
-            found = self._load(root, rel, default_name, stamp)
+        for candidate in self._candidates(problems):
+            found = self._load(candidate)
             if isinstance(found, SkillProblem):
                 problems.append(found)
             elif isinstance(found, InstructionFile):
-                if found.text:
+                # CLAUDE.md is often a link to AGENTS.md: the same text once is enough
+                if found.text and all(found.text != known.text for known in instructions):
                     instructions.append(found)
             elif found.name in skills:
                 other = skills[found.name].path
                 problems.append(SkillProblem(found.path, f"another skill is named {found.name!r} ({other})"))
             else:
                 skills[found.name] = found
-        return Catalog(tuple(instructions), skills, tuple(problems))
+        return Catalog(tuple(instructions), skills, tuple(dict.fromkeys(problems)))
 
     def rules_for(self, rel: str) -> Iterator[InstructionFile | SkillProblem]:
         """The nested AGENTS.md files of the folders that hold `rel` (a workspace-relative file
@@ -243,82 +246,137 @@ class SkillFinder:
                 yield InstructionFile(path, _cut_instruction(text.strip()))
 
     # ---- finding and reading -------------------------------------------------------------------
-    def _candidates(self, problems: list[SkillProblem]) -> Iterator[tuple[_Root, str, str, Stamp]]:
-        """(root, relative path, default skill name, (size, mtime)) of every file that may hold a
-        skill; the default name is "" for an always-on instruction file."""
+    # A symlink is followed when it stays inside its root (CLAUDE.md -> AGENTS.md is common), and
+    # reported when it leads out; the file is then read at its real path, still through HostWorkspace.
+    def _candidates(self, problems: list[SkillProblem]) -> Iterator[_Candidate]:
+        """Every file that may hold a skill; `default_name` is "" for an always-on instruction file."""
+        root = self.workspace
         for rel in INSTRUCTION_FILES:
             folder, _, name = rel.rpartition("/")
-            kind, size, mtime = self._listing(self.workspace, folder, problems).get(name, ("", 0, 0))
-            if kind == "file":
-                yield self.workspace, rel, "", (size, mtime)
+            real = self._folder(root, folder, problems) if folder else ""
+            entry = self._entry(root, folder, real, name, problems) if real is not None else None
+            if entry is not None and entry.kind == "file":
+                yield _Candidate(root, rel, entry.real, "", entry.stamp)
         for folder in SKILL_DIRS:
-            yield from self._skill_files(self.workspace, folder, problems)
+            if (real := self._folder(root, folder, problems)) is not None:
+                yield from self._skill_files(root, folder, real, problems)
         if self.user is not None:
-            yield from self._skill_files(self.user, "", problems)
+            yield from self._skill_files(self.user, "", "", problems)
 
     def _skill_files(
-        self, root: _Root, folder: str, problems: list[SkillProblem]
-    ) -> Iterator[tuple[_Root, str, str, Stamp]]:
-        prefix = f"{folder}/" if folder else ""
-        for name, (kind, size, mtime) in sorted(self._listing(root, folder, problems).items()):
-            if kind == "dir" and not name.startswith("."):
-                sub = self._listing(root, prefix + name, problems)
-                if (entry := sub.get("SKILL.md")) is not None and entry[0] == "file":
-                    yield root, f"{prefix}{name}/SKILL.md", name, entry[1:]
-                elif folder.startswith(".openhands"):  # the legacy layout: microagents/knowledge/*.md
-                    for sub_name, (sub_kind, sub_size, sub_mtime) in sorted(sub.items()):
-                        if sub_kind == "file" and sub_name.endswith(".md"):
-                            rel = f"{prefix}{name}/{sub_name}"
-                            yield root, rel, sub_name.removesuffix(".md"), (sub_size, sub_mtime)
+        self, root: _Root, shown: str, real: str, problems: list[SkillProblem]
+    ) -> Iterator[_Candidate]:
+        prefix = f"{shown}/" if shown else ""
+        for name in sorted(self._listing(root, shown, real, problems)):
+            entry = self._entry(root, shown, real, name, problems)
+            if entry is None:
+                continue
+            if entry.kind == "dir" and not name.startswith("."):
+                skill = self._entry(root, prefix + name, entry.real, "SKILL.md", problems)
+                if skill is not None and skill.kind == "file":
+                    yield _Candidate(root, f"{prefix}{name}/SKILL.md", skill.real, name, skill.stamp)
+                elif shown.startswith(".openhands"):  # the legacy layout: microagents/knowledge/*.md
+                    for sub in sorted(self._listing(root, prefix + name, entry.real, problems)):
+                        found = self._entry(root, prefix + name, entry.real, sub, problems)
+                        if found is not None and found.kind == "file" and sub.endswith(".md"):
+                            yield _Candidate(root, f"{prefix}{name}/{sub}", found.real, sub[:-3], found.stamp)
             elif (
-                kind == "file"
+                entry.kind == "file"
                 and name.endswith(".md")
                 and f"{prefix}{name}" not in INSTRUCTION_FILES
                 and name.upper() not in ("README.MD", "SKILL.MD")
             ):
-                yield root, prefix + name, name.removesuffix(".md"), (size, mtime)
+                yield _Candidate(root, prefix + name, entry.real, name.removesuffix(".md"), entry.stamp)
+
+    def _folder(self, root: _Root, rel: str, problems: list[SkillProblem]) -> str | None:
+        """The real path of the folder `rel` (symlinks on the way resolved, inside the root only)."""
+        shown = real = ""
+        for part in rel.split("/"):
+            entry = self._entry(root, shown, real, part, problems)
+            if entry is None or entry.kind != "dir":
+                return None
+            shown, real = f"{shown}/{part}" if shown else part, entry.real
+        return real
 
     def _listing(
-        self, root: _Root, folder: str, problems: list[SkillProblem]
+        self, root: _Root, shown: str, real: str, problems: list[SkillProblem]
     ) -> dict[str, tuple[str, int, int]]:
-        key = root.show(folder) or "."
+        key = root.show(shown) or "."
         if key not in self._listings:  # each folder once per scan (the root holds several files)
             try:
-                self._listings[key] = root.host.list_files(folder)
+                self._listings[key] = root.host.list_files(real)
             except UnsafePathError as exc:
                 problems.append(SkillProblem(key, str(exc)))
                 self._listings[key] = {}
         return self._listings[key]
 
-    def _load(
-        self, root: _Root, rel: str, default_name: str, stamp: Stamp
-    ) -> Skill | InstructionFile | SkillProblem:
-        shown = root.show(rel)
+    def _entry(
+        self, root: _Root, shown: str, real: str, name: str, problems: list[SkillProblem]
+    ) -> _Entry | None:
+        """The file or folder `name` of a listed folder, a symlink resolved (inside the root only)."""
+        listed = self._listing(root, shown, real, problems).get(name)
+        if listed is None:
+            return None
+        kind, size, mtime = listed
+        path = f"{real}/{name}" if real else name
+        if kind != "link":
+            return _Entry(kind, path, (size, mtime)) if kind in ("file", "dir") else None
+        target = os.path.realpath(root.host.root / path)
+        shown_path = root.show(f"{shown}/{name}" if shown else name)
+        try:
+            inner = Path(target).relative_to(root.host.root).as_posix()
+            info = os.stat(target)
+        except ValueError:
+            problems.append(
+                SkillProblem(shown_path, "it is a symlink to outside the folder; it is not followed")
+            )
+            return None
+        except OSError:
+            return None  # a dangling link: nothing there
+        kind = "file" if stat.S_ISREG(info.st_mode) else "dir" if stat.S_ISDIR(info.st_mode) else "other"
+        return _Entry(kind, inner, (info.st_size, info.st_mtime_ns)) if kind != "other" else None
+
+    def _load(self, candidate: _Candidate) -> Skill | InstructionFile | SkillProblem:
+        shown = candidate.root.show(candidate.shown)
         cached = self._cache.get(shown)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == (candidate.real, candidate.stamp):
             return cached[1]
-        found = self._read(root, rel, shown, default_name, stamp[0])
-        self._cache[shown] = (stamp, found)
+        found = _read(candidate, shown)
+        self._cache[shown] = ((candidate.real, candidate.stamp), found)
         if isinstance(found, SkillProblem):
             log.warning("%s", found)
         return found
 
-    @staticmethod
-    def _read(
-        root: _Root, rel: str, shown: str, default_name: str, size: int
-    ) -> Skill | InstructionFile | SkillProblem:
-        if size > MAX_SKILL_BYTES:
-            return SkillProblem(shown, f"it is larger than {MAX_SKILL_BYTES} bytes")
-        try:
-            data = root.host.read(rel)
-            if data is None:
-                raise SkillError("it disappeared while it was read")
-            text = _decode(data)
-            if not default_name:  # an always-on instruction file: its text, as it is
-                return InstructionFile(shown, _cut_instruction(text.strip()))
-            return parse_skill(text, shown, default_name)
-        except (SkillError, UnsafePathError) as exc:
-            return SkillProblem(shown, str(exc))
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str  # "file" or "dir"
+    real: str  # its path in the root, a symlink's target
+    stamp: Stamp
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    root: _Root
+    shown: str  # where it was found
+    real: str  # where it is read (differs for a symlink)
+    default_name: str
+    stamp: Stamp
+
+
+def _read(candidate: _Candidate, shown: str) -> Skill | InstructionFile | SkillProblem:
+    if candidate.stamp[0] > MAX_SKILL_BYTES:
+        return SkillProblem(shown, f"it is larger than {MAX_SKILL_BYTES} bytes")
+    try:
+        data = candidate.root.host.read(candidate.real)
+        if data is None:
+            raise SkillError("it disappeared while it was read")
+        text = _decode(data)
+        if not candidate.default_name:  # an always-on instruction file: its text, as it is
+            return InstructionFile(shown, _cut_instruction(text.strip()))
+        return parse_skill(text, shown, candidate.default_name)
+    except (SkillError, UnsafePathError) as exc:
+        return SkillProblem(shown, str(exc))
 
 
 def _decode(data: bytes) -> str:
