@@ -12,6 +12,7 @@ import pytest
 
 from core.config import Settings
 from core.llm import LiteLLMClient, RouteName
+from core.protocols import ExternalToolsFactory
 from core.sessions import SessionManager
 from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
@@ -82,6 +83,7 @@ def make_agent(
     server: ScriptedLLMServer,
     turns: Sequence[Turn],
     box: InMemorySandbox | None = None,
+    external_tools: ExternalToolsFactory | None = None,
     **settings: object,
 ) -> Agent:
     server.set_script(Script(turns=tuple(turns)))
@@ -100,5 +102,7 @@ def make_agent(
         "mcp_config": None,
         **settings,
     }
-    manager = SessionManager(Settings.model_validate(values), FakeSandboxFactory(sandbox_factory))
+    manager = SessionManager(
+        Settings.model_validate(values), FakeSandboxFactory(sandbox_factory), external_tools=external_tools
+    )
     return Agent(manager, server, sandbox)
