@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from agent_mcp.app import SidehandApp, client_log, result, tool, tool_errors
 from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief, plan_text
-from agent_mcp.tasks import McpTask
+from agent_mcp.tasks import McpTask, TaskLimits
 from core.config import ApprovalMode
 from core.events import Event, Notice, PlanUpdated
 from core.session import ApprovalDecision
@@ -56,6 +56,14 @@ Apply = Annotated[
     ),
 ]
 TaskId = Annotated[str, Field(min_length=1, max_length=200, description="The id start_task returned")]
+MaxCost = Annotated[
+    float | None,
+    Field(None, gt=0, description="Stop the task (stop reason `budget`) once it has cost this (USD)"),
+]
+Timeout = Annotated[
+    float | None,
+    Field(None, gt=0, le=86_400, description="Stop the task (stop reason `timeout`) after this many seconds"),
+]
 
 
 class ApprovalAnswer(BaseModel):
@@ -113,12 +121,17 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         model: Model = None,
         approval: Approval = "risky",
         apply: Apply = "review",
+        max_cost: MaxCost = None,
+        timeout: Timeout = None,
     ) -> Annotated[CallToolResult, TaskReport]:
         """Start the Sidehand agent on a task in a Docker sandbox mirroring the workspace. Returns at
         once with the task id: poll with get_task (it can wait up to 30 s), stop with cancel_task."""
         with tool_errors():
             path = await app.workspace(workspace, ctx)
-            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            limits = TaskLimits(max_cost=max_cost, timeout=timeout)
+            started = await app.tasks.start(
+                path, task, model=model, approval=approval, apply=apply, limits=limits
+            )
             return result(started.report())
 
     @tool(server, title="Get a task's status", annotations=read_only)
@@ -162,6 +175,8 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         model: Model = None,
         approval: Approval = "risky",
         apply: Apply = "review",
+        max_cost: MaxCost = None,
+        timeout: Timeout = None,
     ) -> Annotated[CallToolResult, TaskReport]:
         """Run the Sidehand agent on a task and return when it ends, with progress notifications
         when the client asked for them. Approvals are asked through elicitation when the client
@@ -169,7 +184,10 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         clients time tool calls out after about a minute."""
         with tool_errors():
             path = await app.workspace(workspace, ctx)
-            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            limits = TaskLimits(max_cost=max_cost, timeout=timeout)
+            started = await app.tasks.start(
+                path, task, model=model, approval=approval, apply=apply, limits=limits
+            )
         try:
             return result(await _follow(started, ctx))
         except anyio.get_cancelled_exc_class():

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent_mcp.models import (
@@ -49,6 +50,14 @@ ENDED: dict[str, TaskStatus] = {
     "timeout": "timeout",
     "interrupted": "interrupted",
 }
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """A task's own limits (None: the server's settings)."""
+
+    max_cost: float | None = None  # USD
+    timeout: float | None = None  # seconds
 
 
 class TaskError(SidehandError):
@@ -223,7 +232,14 @@ class TaskRegistry:
         self.tasks: dict[str, McpTask] = {}
 
     async def start(
-        self, workspace: Path, prompt: str, *, model: str | None, approval: ApprovalMode, apply: ApplyMode
+        self,
+        workspace: Path,
+        prompt: str,
+        *,
+        model: str | None,
+        approval: ApprovalMode,
+        apply: ApplyMode,
+        limits: TaskLimits | None = None,
     ) -> McpTask:
         if not prompt.strip():
             raise TaskError("the task is empty: say what the agent should do")
@@ -233,7 +249,14 @@ class TaskRegistry:
                 f"{running} tasks are already running (the limit is {self.max_running}): wait for one "
                 "to finish or cancel one"
             )
-        session = await self.manager.create(workspace, model=model, approval_mode=approval)
+        limits = limits or TaskLimits()
+        session = await self.manager.create(
+            workspace,
+            model=model,
+            approval_mode=approval,
+            max_budget=limits.max_cost,
+            turn_timeout=limits.timeout,
+        )
         task = McpTask(session, prompt, approval, apply, self.approval_timeout)
         self.tasks[task.id] = task
         task.begin()
