@@ -33,7 +33,7 @@ from core.messages import ChatMessage, ToolCall, Usage, decode_arguments
 
 CHARS_PER_TOKEN = 4  # a cheap, deterministic estimate; the provider's counts correct it each call
 TARGET_SHARE = 0.5  # after a condensation the prompt is at most this share of the budget
-TAIL_SHARE = 0.3  # the newest messages kept word for word, as a share of the budget
+TAIL_SHARE = 0.25  # the newest messages kept word for word, as a share of the budget
 WINDOW_SHARE = 0.8  # of the model's context window, the most a prompt may take (the rest: the reply)
 MASK_MIN_CHARS = 800  # a tool result longer than this may be shown as one line once it is old
 MASKED_MARK = "[output hidden"

@@ -54,7 +54,7 @@ class Settings(BaseModel):
     )
     max_tokens: int | None = Field(None, gt=0, description="stop a task when it has used this many tokens")
     turn_timeout: float | None = Field(None, gt=0, description="stop a task after this many seconds")
-    prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
+    prompt_token_budget: int = Field(32_000, ge=2000, description="the prompt is kept under this many tokens")
     condenser: CondenserStrategy = "auto"
     condenser_model: str | None = Field(None, description="a cheaper model for the condenser's summaries")
     context_window: int | None = Field(
