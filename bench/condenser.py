@@ -122,6 +122,7 @@ class Run:
     largest: int
     summarizer: int
     shares: list[tuple[int, float, float, int]]  # (step, files named, latest requirement named, files so far)
+    bare: list[tuple[float, float]]  # the same shares with the facts block taken out of the prompt
     condensations: list[str]
 
 
@@ -155,6 +156,7 @@ async def run(strategy: CondenserStrategy, steps: int, window: int, root: Path) 
     await manager.aclose()
 
     shares = []
+    bare = []
     calls = [e for e in events if isinstance(e, ToolCallEvent)]
     for condensation in (e for e in events if isinstance(e, Condensation)):
         made = sum(1 for c in calls if c.seq < condensation.seq)  # agent requests made before it
@@ -169,16 +171,25 @@ async def run(strategy: CondenserStrategy, steps: int, window: int, root: Path) 
         latest = next(
             r for r in reversed(REQUIREMENTS) if any(r == u for u in _users_before(events, condensation.seq))
         )
-        named = sum(1 for path in edited if path in prompt) / max(1, len(edited))
-        kept = sum(1 for s in sentences(latest) if s in prompt) / len(sentences(latest))
-        shares.append((made, named, kept, len(edited)))
+        shares.append((made, *_shares(prompt, edited, latest), len(edited)))
+        facts = (
+            condensation.summary[condensation.summary.find("## Facts kept") :] if condensation.summary else ""
+        )
+        bare.append(_shares(prompt.replace(facts, "") if facts else prompt, edited, latest))
     return Run(
         total=sum(t for _, t in agent.requests),
         largest=max(t for _, t in agent.requests),
         summarizer=sum(t for _, t in summarizer.requests),
         shares=shares,
+        bare=bare,
         condensations=[e.strategy for e in events if isinstance(e, Condensation)],
     )
+
+
+def _shares(prompt: str, edited: set[str], latest: str) -> tuple[float, float]:
+    named = sum(1 for path in edited if path in prompt) / max(1, len(edited))
+    kept = sum(1 for s in sentences(latest) if s in prompt) / len(sentences(latest))
+    return named, kept
 
 
 def _users_before(events: Sequence[object], seq: int) -> list[str]:
@@ -198,9 +209,12 @@ def report(name: str, result: Run, baseline: Run, budget: int, shares: bool) -> 
         f"{'':<34} after every condensation: files named >= {worst_files:.0%}, latest requirement >= {worst_requirement:.0%}"
     )
     if shares:
-        for step, named, kept, count in result.shares:
+        for (step, named, kept, count), (bare_named, bare_kept) in zip(
+            result.shares, result.bare, strict=True
+        ):
             print(
                 f"{'':<36}after step {step:>3}: files {named:.0%} of {count}, latest requirement {kept:.0%}"
+                f"   (without the facts block: files {bare_named:.0%}, requirement {bare_kept:.0%})"
             )
 
 

@@ -319,3 +319,12 @@ def test_tool_names_are_safe_and_unique() -> None:
     long = tool_name("s" * 40, "t" * 40, set())
     assert len(long) == 64 and long.startswith("mcp__sss")
     assert tool_name("a b", "x", {"mcp__a_b__x"}) != "mcp__a_b__x"
+
+
+def test_the_documented_config_parses() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    block = doc.split("## MCP servers", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    servers, problems = parse_config(block, "docs", {"GITHUB_TOKEN": "g", "DOCS_TOKEN": "d"})
+    assert problems == []
+    assert servers["github"].env == {"GITHUB_PERSONAL_ACCESS_TOKEN": "g"}
+    assert servers["docs"].transport == "http" and servers["docs"].headers == {"Authorization": "Bearer d"}
