@@ -104,26 +104,22 @@ class Controller:
             return TurnOutcome("timeout", budget.timeout_message(), self._steps_done)
 
     async def _steps(self, budget: TurnBudget) -> TurnOutcome:
-        await self.guide.refresh()
-        self.guide.on_prompt(self.state.facts.requirements[-1] if self.state.facts.requirements else "")
+        self.guide.start_turn()  # the prompt's trigger words are looked at on the first refresh
         for iteration in range(1, self.settings.max_iterations + 1):
             self._steps_done = iteration - 1
             if (limit := budget.check(self.state.usage)) is not None:
                 return TurnOutcome(*limit, iteration - 1)
-            if iteration > 1:
-                await self.guide.refresh()  # a skill file edited meanwhile takes effect now
+            await self.guide.refresh()  # a skill file edited meanwhile takes effect now
             messages, specs = await self.prompt.build()
             try:
                 reply = await self.llm.complete(messages, specs, on_text=self._stream)
             except LLMError as exc:
                 return TurnOutcome("error", str(exc), iteration)
-            usage = UsageRecorded(
-                call=reply.usage,
-                session=self.state.usage + reply.usage,
-                model=reply.model,
-                context_window=reply.context_window,
+            window = reply.context_window
+            session = self.state.usage + reply.usage
+            self.emit(
+                UsageRecorded(call=reply.usage, session=session, model=reply.model, context_window=window)
             )
-            self.emit(usage)
             if reply.text:
                 self.emit(AgentMessage(text=reply.text))
             if not reply.tool_calls:

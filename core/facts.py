@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from core.events import Event, ToolCallEvent, ToolResultEvent, WorkspaceDelta
 from core.messages import decode_arguments
+from core.paths import escape_path
 from core.protocols import WORKDIR
 
 # A command that runs tests (its status is kept apart from other commands').
@@ -28,11 +29,12 @@ EDIT_COMMANDS = frozenset({"create", "str_replace", "insert", "undo_edit"})
 
 
 def workspace_relative(path: str) -> str | None:
-    """A sandbox path as a workspace-relative one, or None when it is outside /workspace."""
+    """A sandbox path as a workspace-relative one, escaped as the change set's paths are
+    (core.paths), or None when it is outside /workspace."""
     norm = posixpath.normpath(path if path.startswith("/") else f"{WORKDIR}/{path}")
     if norm == WORKDIR or not norm.startswith(WORKDIR + "/"):
         return None
-    return norm[len(WORKDIR) + 1 :]
+    return escape_path(norm[len(WORKDIR) + 1 :])
 
 
 def _status_line(command: str, event: ToolResultEvent) -> str:

@@ -287,7 +287,12 @@ class Session:
         not start is reported (a notice) and left out."""
         if self._external_factory is None or self._external is not None:
             return
-        self._external = await self._external_factory(self.workspace, self.settings)
+        try:
+            self._external = await self._external_factory(self.workspace, self.settings)
+        except Exception as exc:  # the turn goes on without them; the next turn tries again
+            log.exception("session %s: cannot load the MCP servers' tools", self.id)
+            self.emit(Notice(level="error", message=f"the MCP servers' tools could not be loaded: {exc}"))
+            return
         self._tools.update(external_tools(self._external))
         for problem in self._external.problems:
             if problem not in self.state.noticed:

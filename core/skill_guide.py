@@ -4,7 +4,7 @@
   a `ContextLoaded` event is logged when it differs from the last one: the system prompt is built
   from the log, so replay and fork show exactly what the model was told;
 - when a turn starts, skills whose trigger words occur in the user's message are given to the
-  model (`SkillInjected`), each at most once per session;
+  model (`SkillInjected`, at the turn's first refresh), each at most once per session;
 - after each step, the nested AGENTS.md above the files the agent read or changed are given to it
   the same way (once each);
 - a skill file that cannot be used becomes a `Notice` (once per session per problem);
@@ -44,9 +44,15 @@ class SkillGuide:
         self.emit = emit
         self.catalog = Catalog()
         self._touched_seen = len(state.facts.touched)  # files before this point were handled
+        self._new_prompt = False
+
+    def start_turn(self) -> None:
+        """A turn starts: the next refresh looks for trigger words in its user message."""
+        self._new_prompt = True
 
     async def refresh(self) -> None:
-        """Read the skills again; log the context when it changed, and new problems."""
+        """Read the skills again; log the context when it changed, and new problems; at a turn's
+        start, give the model the skills its message triggers."""
         self.catalog = await asyncio.to_thread(self.finder.scan)
         loaded = ContextLoaded(
             instructions=tuple(ContextFile(path=f.path, text=f.text) for f in self.catalog.instructions),
@@ -59,6 +65,10 @@ class SkillGuide:
         if (loaded.instructions, loaded.skills) != (current.instructions, current.skills):
             self.emit(loaded)
         self._notice(self.catalog.problems)
+        if self._new_prompt:
+            self._new_prompt = False
+            requirements = self.state.facts.requirements
+            self.on_prompt(requirements[-1] if requirements else "")
 
     def on_prompt(self, text: str) -> None:
         """Give the model the skills the user's message triggers (not given before)."""

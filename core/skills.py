@@ -35,6 +35,7 @@ import yaml
 
 from core.errors import UnsafePathError
 from core.host_workspace import HostWorkspace
+from core.paths import escape_path, unescape_path
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())[:300]
 
 
 def _text_field(meta: dict[str, Any], key: str) -> str | None:
@@ -182,7 +183,8 @@ class _Root:
         self.shown = shown  # prefix of the paths shown ("" for the workspace)
 
     def show(self, rel: str) -> str:
-        return f"{self.shown}/{rel}" if self.shown else rel
+        """`rel` as shown to the model and the user (escaped: a name may hold control characters)."""
+        return escape_path(f"{self.shown}/{rel}" if self.shown else rel)
 
 
 def _shown_folder(folder: Path) -> str:
@@ -222,28 +224,34 @@ class SkillFinder:
                 skills[found.name] = found
         return Catalog(tuple(instructions), skills, tuple(dict.fromkeys(problems)))
 
-    def rules_for(self, rel: str) -> Iterator[InstructionFile | SkillProblem]:
-        """The nested AGENTS.md files of the folders that hold `rel` (a workspace-relative file
-        path), outermost first; the root's is always on and not repeated here."""
+    def rules_for(self, shown: str) -> Iterator[InstructionFile | SkillProblem]:
+        """The nested AGENTS.md files of the folders that hold `shown` (a workspace-relative file
+        path, escaped as core.paths does), outermost first; the root's is always on and not
+        repeated here."""
+        try:
+            rel = unescape_path(shown)
+        except ValueError:
+            return
         parts = posixpath.normpath(rel).split("/")[:-1]
         if not parts or parts[0] in ("", ".", ".."):
             return
         for depth in range(1, len(parts) + 1):
             path = "/".join([*parts[:depth], "AGENTS.md"])
+            where = self.workspace.show(path)
             try:
                 data = self.workspace.host.read(path)
             except UnsafePathError as exc:
-                yield SkillProblem(path, str(exc))
+                yield SkillProblem(where, str(exc))
                 continue
             if data is None:
                 continue
             try:
                 text = _decode(data)
             except SkillError as exc:
-                yield SkillProblem(path, str(exc))
+                yield SkillProblem(where, str(exc))
                 continue
             if text.strip():
-                yield InstructionFile(path, _cut_instruction(text.strip()))
+                yield InstructionFile(where, _cut_instruction(text.strip()))
 
     # ---- finding and reading -------------------------------------------------------------------
     # A symlink is followed when it stays inside its root (CLAUDE.md -> AGENTS.md is common), and

@@ -186,11 +186,18 @@ def test_nested_agents_md_are_rules_for_their_folders(ws: Path, tmp_path: Path) 
 
 
 def test_odd_names_and_folders(ws: Path) -> None:
-    write(ws, ".agents/skills/we ird\x1bname/SKILL.md", "---\nname: 'a b/c\\n'\ndescription: odd\n---\nok\n")
+    write(
+        ws,
+        ".agents/skills/we ird\x1bname/SKILL.md",
+        "---\nname: 'a b/c\\n'\ndescription: \"odd\\x1b[31m\\u0007 one\"\n---\nok\n",
+    )
     write(ws, ".agents/skills/README.md", "# About these skills\n")  # documentation, not a skill
     write(ws, ".agents/skills/.hidden/SKILL.md", "---\ndescription: hidden\n---\nno\n")
     write(ws, ".agents/skills/empty-name/SKILL.md", "---\nname: '///'\n---\nno name\n")
     catalog = SkillFinder(ws).scan()
     assert set(catalog.skills) == {"a-b-c-n"}
+    odd = catalog.skills["a-b-c-n"]
+    assert odd.path == ".agents/skills/we ird\\x1bname/SKILL.md"  # escaped: safe on a terminal
+    assert odd.description == "odd[31m one"
     [problem] = catalog.problems
     assert "no usable `name`" in problem.message

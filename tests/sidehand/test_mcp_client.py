@@ -21,7 +21,7 @@ from core.config import Settings
 from core.events import ApprovalRequested, Event, Notice, ToolResultEvent
 from core.session import ApprovalDecision, Session
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
-from sidehand.mcp_client import tool_name
+from sidehand.mcp_client import McpTools, tool_name
 from sidehand.mcp_config import load_servers, parse_config
 from sidehand.mcp_tools import McpToolsFactory
 from tests.core.conftest import Agent, make_agent
@@ -328,3 +328,19 @@ def test_the_documented_config_parses() -> None:
     assert problems == []
     assert servers["github"].env == {"GITHUB_PERSONAL_ACCESS_TOKEN": "g"}
     assert servers["docs"].transport == "http" and servers["docs"].headers == {"Authorization": "Bearer d"}
+
+
+async def test_tools_that_cannot_load_are_a_notice_and_the_turn_goes_on(
+    tmp_path: Path, server: ScriptedLLMServer
+) -> None:
+    class Broken:
+        async def __call__(self, workspace: Path, settings: Settings) -> McpTools:
+            raise RuntimeError("the config exploded")
+
+    agent = make_agent(tmp_path, server, [Turn.say("fine")], external_tools=Broken())
+    session = await agent.manager.create(tmp_path)
+    end = await session.prompt("go")
+    assert end.stop_reason == "end_turn" and end.message == "fine"
+    [notice] = [e for e in session.store.events(session.id) if isinstance(e, Notice)]
+    assert notice.message == "the MCP servers' tools could not be loaded: the config exploded"
+    await agent.manager.aclose()
