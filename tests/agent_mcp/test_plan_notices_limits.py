@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
-from mcp_types import LoggingMessageNotificationParams
+from mcp_types import LoggingMessageNotificationParams, TextResourceContents
 
 from agent_mcp.server import SidehandMCP
 from tests.agent_mcp.conftest import ScriptWriter, data, hosted, say
@@ -60,6 +60,10 @@ async def test_run_task_reports_the_plan_and_logs_notices(
         polled = data(await client.call_tool("get_task", {"task_id": task_id, "since": -1}))
         assert polled["plan"] == PLAN
         assert any("broken/SKILL.md" in line for line in logged)  # get_task reports its notices too
+        contents = (await client.read_resource(f"sidehand://sessions/{task_id}/transcript")).contents[0]
+        assert isinstance(contents, TextResourceContents)
+        assert "**Plan**\n\n- [x] Read app.py\n- [>] Add a farewell" in contents.text
+        assert "*Warning: skill file .agents/skills/broken/SKILL.md" in contents.text
         logged.clear()
         await client.list_prompts()  # the prompts are skills: the broken one is reported
         assert any("broken/SKILL.md" in line and "not valid YAML" in line for line in logged)
