@@ -35,6 +35,7 @@ CHARS_PER_TOKEN = 4  # a cheap, deterministic estimate; the provider's counts co
 TARGET_SHARE = 0.5  # after a condensation the prompt is at most this share of the budget
 TAIL_SHARE = 0.25  # the newest messages kept word for word, as a share of the budget
 WINDOW_SHARE = 0.8  # of the model's context window, the most a prompt may take (the rest: the reply)
+MIN_MIDDLE_SHARE = 0.1  # a middle smaller than this share of the budget is not worth condensing
 MASK_MIN_CHARS = 800  # a tool result longer than this may be shown as one line once it is old
 MASKED_MARK = "[output hidden"
 
@@ -116,7 +117,9 @@ class StrategyCondenser:
             saved = sum(sizes[i] - len(line) // CHARS_PER_TOKEN for i, line in masked.items())
             if masked and sum(sizes) - saved <= target:
                 return self._event(view, sizes, strategy="masking", masked=masked)
-        if tail <= head:  # nothing between the first instruction and the newest steps
+        if sum(sizes[head:tail]) < view.budget * MIN_MIDDLE_SHARE:
+            # Little between the first instruction and the newest steps (a last step larger than the
+            # budget, say): summarizing it again would cost a model call per step and save nothing.
             return None
         text, usage, model = None, None, None
         if self.strategy in ("auto", "summary") and self.summarize is not None:

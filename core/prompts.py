@@ -48,10 +48,15 @@ def instructions_section(files: Sequence[ContextFile]) -> str:
     return "\n\n".join(parts)
 
 
+MAX_LISTED_SKILLS = 100
+
+
 def skills_section(skills: Sequence[SkillListing]) -> str:
     if not skills:
         return ""
-    listed = "\n".join(f"- {s.name}: {s.description}" for s in skills)
+    listed = "\n".join(f"- {s.name}: {s.description[:300]}" for s in skills[:MAX_LISTED_SKILLS])
+    if len(skills) > MAX_LISTED_SKILLS:
+        listed += f"\n- … and {len(skills) - MAX_LISTED_SKILLS} more (the `skill` tool names them all)"
     return (
         "## Skills\n\nSkills are instructions for particular kinds of work. When the task calls for "
         f"one, load it with the `skill` tool (by name) and follow it:\n{listed}"

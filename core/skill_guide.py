@@ -21,10 +21,18 @@ from core.skills import Catalog, InstructionFile, Skill, SkillFinder, SkillProbl
 from core.state import State
 from core.tools import Observation
 
+MAX_SKILL_TEXT = 30_000  # characters of one skill given to the model (~7,500 tokens)
+
 
 def skill_text(skill: Skill, trigger: str | None = None) -> str:
     why = f' trigger="{trigger}"' if trigger else ""
-    return f'<skill name="{skill.name}" path="{skill.path}"{why}>\n{skill.body}\n</skill>'
+    body = skill.body
+    if len(body) > MAX_SKILL_TEXT:
+        body = (
+            body[:MAX_SKILL_TEXT]
+            + f"\n[… cut here: the skill has {len(skill.body)} characters; read {skill.path}]"
+        )
+    return f'<skill name="{skill.name}" path="{skill.path}"{why}>\n{body}\n</skill>'
 
 
 def rule_text(rule: InstructionFile, touched: str) -> str:

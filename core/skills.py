@@ -40,7 +40,8 @@ from core.paths import escape_path, unescape_path
 log = logging.getLogger(__name__)
 
 MAX_SKILL_BYTES = 200_000  # a larger file is refused: it would crowd out the work
-MAX_INSTRUCTION_CHARS = 20_000  # of one always-on file in the system prompt (cut beyond, with a notice)
+MAX_INSTRUCTION_CHARS = 20_000  # of one always-on file in the system prompt (cut beyond, marked)
+MAX_INSTRUCTIONS_CHARS = 40_000  # of all of them together (later files are cut, marked)
 MAX_DESCRIPTION_CHARS = 1024  # the AgentSkills limit
 INSTRUCTION_FILES = (
     "AGENTS.md",
@@ -216,7 +217,9 @@ class SkillFinder:
             elif isinstance(found, InstructionFile):
                 # CLAUDE.md is often a link to AGENTS.md: the same text once is enough
                 if found.text and all(found.text != known.text for known in instructions):
-                    instructions.append(found)
+                    room = MAX_INSTRUCTIONS_CHARS - sum(len(known.text) for known in instructions)
+                    if room > 0:
+                        instructions.append(InstructionFile(found.path, _cut(found.text, room)))
             elif found.name in skills:
                 other = skills[found.name].path
                 problems.append(SkillProblem(found.path, f"another skill is named {found.name!r} ({other})"))
@@ -397,6 +400,10 @@ def _decode(data: bytes) -> str:
 
 
 def _cut_instruction(text: str) -> str:
-    if len(text) <= MAX_INSTRUCTION_CHARS:
+    return _cut(text, MAX_INSTRUCTION_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
         return text
-    return text[:MAX_INSTRUCTION_CHARS] + f"\n[… cut: the file has {len(text)} characters]"
+    return text[:limit] + f"\n[… cut here: the file has {len(text)} characters]"

@@ -178,3 +178,11 @@ def test_files_changed_by_commands_and_deleted_are_facts() -> None:
     assert set(facts.edited) == {"x.py", "y.py"}
     assert facts.edited["x.py"] == "deleted by `sed -i s/a/b/ x.py && rm y.py`"
     assert "Last command: `sed -i s/a/b/ x.py && rm y.py` → exit 0" in facts.render()
+
+
+async def test_a_last_step_larger_than_the_budget_is_not_condensed_again_and_again() -> None:
+    state = State()
+    state.apply(UserMessage(seq=0, text="go"))
+    state.apply(ToolCallEvent(seq=1, call_id="c", tool="bash", arguments='{"command": "cat big.log"}'))
+    state.apply(ToolResultEvent(seq=2, call_id="c", tool="bash", output="x" * 40_000))
+    assert await condenser("auto").condense(view_of(state, 4000)) is None  # nothing to gain: no model call

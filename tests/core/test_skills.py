@@ -201,3 +201,24 @@ def test_odd_names_and_folders(ws: Path) -> None:
     assert odd.description == "odd[31m one"
     [problem] = catalog.problems
     assert "no usable `name`" in problem.message
+
+
+def test_what_reaches_the_prompt_is_bounded(ws: Path) -> None:
+    from core.events import SkillListing
+    from core.prompts import skills_section
+    from core.skill_guide import MAX_SKILL_TEXT, skill_text
+    from core.skills import MAX_INSTRUCTIONS_CHARS
+
+    write(ws, "AGENTS.md", "a" * 19_000)
+    write(ws, "CLAUDE.md", "b" * 19_000)
+    write(ws, ".cursorrules", "c" * 19_000)
+    write(ws, ".github/copilot-instructions.md", "d" * 19_000)
+    catalog = SkillFinder(ws).scan()
+    assert [f.path for f in catalog.instructions] == ["AGENTS.md", "CLAUDE.md", ".cursorrules"]
+    assert sum(len(f.text) for f in catalog.instructions) < MAX_INSTRUCTIONS_CHARS + 200
+    assert catalog.instructions[-1].text.endswith("[… cut here: the file has 19000 characters]")
+    big = Skill("big", "Big", "big.md", "z" * (MAX_SKILL_TEXT * 2))
+    assert len(skill_text(big)) < MAX_SKILL_TEXT + 300 and "read big.md" in skill_text(big)
+    many = [SkillListing(name=f"s{i}", description="d" * 1000, path="p") for i in range(150)]
+    section = skills_section(many)
+    assert section.count("\n- s") == 100 and "and 50 more" in section and "d" * 301 not in section
