@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.events import Nudge, PlanUpdated, SkillInjected, ToolResultEvent
+from core.events import Condensation, Nudge, PlanUpdated, SkillInjected, ToolResultEvent
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
 from tests.e2e.conftest import cli_env, only_session, sidehand
 
@@ -104,3 +104,38 @@ def test_run_limits_and_their_exit_codes(server: ScriptedLLMServer, tmp_path: Pa
     assert "stuck: the agent is stuck: bash" in done.stderr and "! nudged the agent" in done.stderr
     newest = max(store.list_meta(), key=lambda m: m["created"])["id"]
     assert len([e for e in store.events(newest) if isinstance(e, Nudge)]) == 1
+
+
+def test_run_stops_at_its_cost_and_condenses_a_long_session(
+    server: ScriptedLLMServer, tmp_path: Path, workspace: Path
+) -> None:
+    # A model litellm has prices for, served by the scripted server: the cost is litellm's.
+    env = cli_env(
+        server,
+        tmp_path,
+        SIDEHAND_MODEL="openai/gpt-4o",
+        SIDEHAND_PROMPT_TOKEN_BUDGET="2500",
+        SIDEHAND_CONDENSER_MODEL="openai/summarizer",
+    )
+    server.set_script(Script(turns=(Turn.say("Wrote some files."),), repeat=True), model="summarizer")
+    steps = [
+        Turn.call("bash", {"command": f"echo {i} > f{i}.txt && seq 1 120 | sed 's/^/line /'"})
+        for i in range(12)
+    ]
+    server.set_script(Script(turns=(*steps, Turn.call("finish", {"message": "done"}))), model="gpt-4o")
+    done = sidehand(["run", "write twelve files", "--workspace", str(workspace)], env)
+    assert done.returncode == 0, done.stderr
+    assert "◇ history condensed" in done.stderr
+    store, session_id = only_session(tmp_path)
+    events = store.events(session_id)
+    assert {e.strategy for e in events if isinstance(e, Condensation)} == {"summary"}
+    last = json.dumps(chat_bodies(server)[-1]["messages"])
+    missing = [i for i in range(12) if f"f{i}.txt" not in last]
+    assert not missing and "write twelve files" in last and "Wrote some files." in last, missing
+
+    server.set_script(Script(turns=tuple(steps)), model="gpt-4o")
+    done = sidehand(["run", "again", "--workspace", str(workspace), "--max-cost", "0.004"], env)
+    assert done.returncode == 4, done.stderr
+    assert "budget: the task's budget of $0.004 is spent" in done.stderr
+    cost = float(done.stderr.splitlines()[-1].rsplit("$", 1)[1])
+    assert 0.004 <= cost < 0.004 + 0.005  # one call of overshoot at most
