@@ -30,7 +30,7 @@ from core.protocols import WORKDIR
 
 Update = dict[str, Any]
 
-TOOL_KINDS = {"bash": "execute", "think": "think", "finish": "other"}
+TOOL_KINDS = {"bash": "execute", "think": "think", "plan": "think", "skill": "read", "finish": "other"}
 
 
 def tool_kind(tool: str, args: dict[str, Any]) -> str:

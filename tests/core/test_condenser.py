@@ -186,3 +186,13 @@ async def test_a_last_step_larger_than_the_budget_is_not_condensed_again_and_aga
     state.apply(ToolCallEvent(seq=1, call_id="c", tool="bash", arguments='{"command": "cat big.log"}'))
     state.apply(ToolResultEvent(seq=2, call_id="c", tool="bash", output="x" * 40_000))
     assert await condenser("auto").condense(view_of(state, 4000)) is None  # nothing to gain: no model call
+
+
+def test_a_condensation_survives_the_log_format() -> None:
+    from core.events import EVENT_ADAPTER, Condensation
+
+    event = Condensation(
+        seq=9, masked={3: "[output hidden]"}, strategy="masking", tokens_before=5, tokens_after=2
+    )
+    again = EVENT_ADAPTER.validate_json(event.model_dump_json())
+    assert again == event and isinstance(again, Condensation) and again.masked == {3: "[output hidden]"}
