@@ -152,7 +152,7 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             found = app.tasks.get(task_id)
             await found.wait(wait, _needs_client)
             report = found.report(since)
-            await _log_notices(ctx, [e for e in found.events if since is None or e.seq > since])
+            await _log_notices(ctx, found, list(found.events))
             return result(report)
 
     @tool(server, title="Cancel a task")
@@ -245,11 +245,12 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             return result(await app.tasks.discard(id))
 
 
-async def _log_notices(ctx: Context[Any, Any], events: list[Event]) -> None:
+async def _log_notices(ctx: Context[Any, Any], task: McpTask, events: list[Event]) -> None:
     """The task's notices (a skill file that cannot be used, an MCP server that did not start) as
-    log messages to the client."""
+    log messages to the client, each once."""
     for event in events:
-        if isinstance(event, Notice):
+        if isinstance(event, Notice) and event.seq not in task.notices_logged:
+            task.notices_logged.add(event.seq)
             await client_log(ctx, event.level, event.message)
 
 
@@ -271,7 +272,7 @@ async def _follow(task: McpTask, ctx: Context[Any, Any]) -> TaskReport:
         step += 1
         if new:
             seen = new[-1].seq
-            await _log_notices(ctx, new)
+            await _log_notices(ctx, task, new)
             if plans := [e for e in new if isinstance(e, PlanUpdated)]:  # never hidden by later events
                 await ctx.report_progress(step, None, plan_text(plans[-1].entries))
                 step += 1

@@ -79,6 +79,7 @@ class McpTask:
         self.end: TurnEnded | None = None
         self.events: deque[Event] = deque(maxlen=KEPT_EVENTS)
         self.pending: dict[str, ApprovalRequested] = {}
+        self.notices_logged: set[int] = set()  # seqs of the notices sent to a client as log messages
         self.changes: ChangeSet | None = None
         self.change_state: str = "none"
         self.applied: list[str] = []

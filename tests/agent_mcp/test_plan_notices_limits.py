@@ -59,7 +59,7 @@ async def test_run_task_reports_the_plan_and_logs_notices(
         logged.clear()
         polled = data(await client.call_tool("get_task", {"task_id": task_id, "since": -1}))
         assert polled["plan"] == PLAN
-        assert any("broken/SKILL.md" in line for line in logged)  # get_task reports its notices too
+        assert logged == []  # each notice is logged once, here by run_task
         contents = (await client.read_resource(f"sidehand://sessions/{task_id}/transcript")).contents[0]
         assert isinstance(contents, TextResourceContents)
         assert "**Plan**\n\n- [x] Read app.py\n- [>] Add a farewell" in contents.text
@@ -82,3 +82,23 @@ async def test_a_task_with_a_timeout_ends_with_status_timeout(client: Client, sc
     assert "ran out of time (0.5 s)" in info["message"]
     refused = await client.call_tool("start_task", {"task": "x", "timeout": -1})
     assert refused.is_error
+
+
+async def test_get_task_logs_each_notice_once(
+    server: SidehandMCP, script: ScriptWriter, workspace: Path
+) -> None:
+    broken_skill(workspace)
+    script([say("Done.")])
+    logged: list[str] = []
+    async with hosted(logging_client(server, logged)) as client:
+        started = data(await client.call_tool("start_task", {"task": "go", "approval": "never"}))
+        task_id = started["info"]["task_id"]
+        with anyio.fail_after(20):
+            while (
+                data(await client.call_tool("get_task", {"task_id": task_id, "wait": 5}))["info"]["ended"]
+                is None
+            ):
+                pass
+        assert len([line for line in logged if "broken/SKILL.md" in line]) == 1
+        await client.call_tool("get_task", {"task_id": task_id})
+        assert len([line for line in logged if "broken/SKILL.md" in line]) == 1
