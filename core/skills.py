@@ -159,7 +159,7 @@ def parse_skill(text: str, path: str, default_name: str) -> Skill | InstructionF
     meta, body = split_front_matter(text)
     triggers = _triggers(meta)
     if meta.get("type") == "repo" and not triggers:
-        return InstructionFile(path, body.strip())
+        return InstructionFile(path, _cut_instruction(body.strip()))
     name = _BAD_NAME_CHARS.sub("-", _text_field(meta, "name") or default_name).strip("-.")
     if not name:
         raise SkillError("it has no usable `name`")
@@ -236,7 +236,7 @@ class SkillFinder:
         except ValueError:
             return
         parts = posixpath.normpath(rel).split("/")[:-1]
-        if not parts or parts[0] in ("", ".", ".."):
+        if not parts or parts[0] in ("", ".", "..") or ".git" in parts:
             return
         for depth in range(1, len(parts) + 1):
             path = "/".join([*parts[:depth], "AGENTS.md"])
@@ -383,11 +383,20 @@ def _read(candidate: _Candidate, shown: str) -> Skill | InstructionFile | SkillP
         if data is None:
             raise SkillError("it disappeared while it was read")
         text = _decode(data)
-        if not candidate.default_name:  # an always-on instruction file: its text, as it is
-            return InstructionFile(shown, _cut_instruction(text.strip()))
+        if not candidate.default_name:  # an always-on instruction file: its text (without metadata)
+            return InstructionFile(shown, _cut_instruction(_without_front_matter(text).strip()))
         return parse_skill(text, shown, candidate.default_name)
     except (SkillError, UnsafePathError) as exc:
         return SkillProblem(shown, str(exc))
+
+
+def _without_front_matter(text: str) -> str:
+    """An instruction file's text without a YAML front matter block (metadata, as in OpenHands'
+    repo.md); the text as it is when the block does not parse."""
+    try:
+        return split_front_matter(text)[1]
+    except SkillError:
+        return text
 
 
 def _decode(data: bytes) -> str:

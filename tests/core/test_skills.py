@@ -40,7 +40,7 @@ def test_always_on_files_from_every_agent(ws: Path) -> None:
         ("CLAUDE.md", "Prefer small functions."),
         (".cursorrules", "No print debugging."),
         (".github/copilot-instructions.md", "Type hints everywhere."),
-        (".openhands/microagents/repo.md", "---\nname: repo\n---\nThe app lives in src/."),
+        (".openhands/microagents/repo.md", "The app lives in src/."),  # its front matter is metadata
     ]
     assert catalog.skills == {} and catalog.problems == ()
 
@@ -181,6 +181,7 @@ def test_nested_agents_md_are_rules_for_their_folders(ws: Path, tmp_path: Path) 
     assert list(finder.rules_for("README.md")) == []  # the root's is always on
     assert list(finder.rules_for("../etc/passwd")) == []
     assert list(finder.rules_for("api/../../etc/x")) == []
+    assert list(finder.rules_for(".git/hooks/pre-commit")) == []
     [problem] = list(finder.rules_for("web/deep/x.py"))
     assert isinstance(problem, SkillProblem) and "symlink" in problem.message
 
