@@ -160,11 +160,15 @@ class ServerConnection:
         return await asyncio.wait_for(self.client.call_tool(tool, arguments), timeout)
 
     async def close(self) -> None:
+        """End the connection (a stdio server is stopped). One still connecting is cancelled at once."""
         self._closing.set()
         task, self._task = self._task, None
         if task is None:
             return
-        done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+        connected = self._ready is not None and self._ready.done() and not self._ready.cancelled()
+        done: set[asyncio.Task[None]] = set()
+        if connected:
+            done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
         if not done:
             task.cancel()
             await asyncio.wait([task], timeout=CLOSE_TIMEOUT)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from core.config import Settings
@@ -343,4 +344,26 @@ async def test_tools_that_cannot_load_are_a_notice_and_the_turn_goes_on(
     assert end.stop_reason == "end_turn" and end.message == "fine"
     [notice] = [e for e in session.store.events(session.id) if isinstance(e, Notice)]
     assert notice.message == "the MCP servers' tools could not be loaded: the config exploded"
+    await agent.manager.aclose()
+
+
+async def test_a_server_that_never_answers_is_given_up_on_time(
+    tmp_path: Path, server: ScriptedLLMServer
+) -> None:
+    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}
+    config = write_config(tmp_path / "mcp.json", {"silent": silent, "tools": stdio_entry()})
+    agent = make_agent(
+        tmp_path,
+        server,
+        [Turn.call("mcp__tools__echo", {"text": "on time"}), Turn.say("ok")],
+        external_tools=McpToolsFactory(startup_timeout=2),
+        mcp_config=config,
+        approval_mode="never",
+    )
+    session = await agent.manager.create(tmp_path)
+    with anyio.fail_after(15):  # 2 s to give up, not the 10 s a connected server gets to close
+        await session.prompt("go")
+    assert agent.bodies()[1]["messages"][-1]["content"] == "on time"
+    [notice] = [e for e in session.store.events(session.id) if isinstance(e, Notice)]
+    assert notice.message.startswith("the MCP server silent did not start: it did not answer within 2 s")
     await agent.manager.aclose()
