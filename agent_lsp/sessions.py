@@ -24,6 +24,7 @@ from core.events import (
     ApprovalRequested,
     ContextItem,
     Event,
+    Notice,
     ToolCallEvent,
     TurnEnded,
 )
@@ -40,6 +41,11 @@ PERMISSION_OPTIONS = (
     ("reject", "Reject", "reject_once"),
 )
 MESSAGE_ACTIONS = {"Allow once": "allow_once", "Allow for session": "allow_session", "Reject": "reject"}
+NOTICE_TYPES = {
+    "info": types.MessageType.Info,
+    "warning": types.MessageType.Warning,
+    "error": types.MessageType.Error,
+}
 
 
 def info_json(info: SessionInfo) -> dict[str, Any]:
@@ -96,6 +102,8 @@ class SessionHub:
                 self.server.spawn(self.ask(session, event))
             if isinstance(event, ApprovalRejected) and event.cancelled:
                 self._withdraw(event.call_id)
+            if isinstance(event, Notice):  # live only: a replayed session does not repeat them
+                self.server.show(NOTICE_TYPES[event.level], f"Sidehand: {event.message}")
 
         session.subscribe(on_event)
         return translator

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -85,6 +85,18 @@ class SidehandApp:
         await self.tasks.aclose()
         await self.sandboxes.aclose()
         await self.manager.aclose()
+
+
+async def client_log(
+    ctx: Context[Any, Any], level: Literal["info", "warning", "error"], message: str
+) -> None:
+    """A log message to the client (MCP `notifications/message`), for what its user should know."""
+    try:
+        with warnings.catch_warnings():  # deprecated in 2026-07-28; today's clients still show them
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.log(level, message, logger_name="sidehand")
+    except (MCPError, OSError, RuntimeError) as exc:
+        log.info("could not send a log message to the client: %s", exc)
 
 
 def result(model: BaseModel) -> CallToolResult:

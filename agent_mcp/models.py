@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.changes import ChangeSet
 from core.config import ApprovalMode
-from core.events import Checkpoint, Event
+from core.events import Checkpoint, Event, PlanEntry
 from core.messages import Usage
 
 TaskStatus = Literal[
@@ -22,6 +22,8 @@ TaskStatus = Literal[
     "stuck",
     "max_iterations",
     "budget",
+    "max_tokens",
+    "timeout",
     "interrupted",
 ]
 ApplyMode = Literal["review", "auto"]
@@ -105,6 +107,7 @@ class TaskReport(_Out):
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
     changes: ChangeSummary | None = Field(None, description="Known once the task ended")
     usage: UsageInfo = UsageInfo()
+    plan: list[PlanEntry] = Field(default_factory=list, description="The agent's plan (its `plan` tool)")
 
     def text(self) -> str:
         info = self.info
@@ -118,6 +121,8 @@ class TaskReport(_Out):
                 f"awaiting approval {approval.call_id}: {approval.tool} {approval.arguments[:200]} "
                 f"(risk {approval.risk}) — answer with answer_approval"
             )
+        if self.plan:
+            lines.append(plan_text(self.plan))
         lines += [f"  [{e.seq}] {e.kind}: {e.summary}" for e in self.events]
         if self.changes is not None:
             lines.append(self.changes.text())
@@ -245,6 +250,16 @@ class DiffResult(_Out):
         return self.patch or "no changes"
 
 
+PLAN_MARKS = {"completed": "[x]", "in_progress": "[>]", "pending": "[ ]"}
+
+
+def plan_text(entries: list[PlanEntry] | tuple[PlanEntry, ...]) -> str:
+    done = sum(1 for e in entries if e.status == "completed")
+    return f"plan ({done}/{len(entries)} done): " + "; ".join(
+        f"{PLAN_MARKS[e.status]} {e.content}" for e in entries
+    )
+
+
 def change_summary(
     changes: ChangeSet, state: Literal["pending", "applied", "discarded", "none"]
 ) -> ChangeSummary:
@@ -306,7 +321,15 @@ def brief(event: Event) -> EventBrief:
         case "turn_ended":
             summary = event.stop_reason + (f": {_cut(event.message)}" if event.message else "")
         case "condensation":
-            summary = f"forgot {event.forgotten_from}..{event.forgotten_to}"
+            summary = f"{event.strategy}: {event.tokens_before} -> {event.tokens_after} tokens"
+        case "plan_updated":
+            summary = _cut(plan_text(event.entries))
+        case "notice":
+            summary = f"{event.level}: {_cut(event.message)}"
+        case "skill_injected":
+            summary = f"{event.name} ({event.reason}: {_cut(event.trigger)})"
+        case "nudge":
+            summary = _cut(event.text)
         case "checkpoint":
             summary = event.label
         case _:  # a kind added to the core later: still listed

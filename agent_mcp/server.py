@@ -8,17 +8,26 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, GetPromptResult, InputRequiredResult, PromptMessage, TextContent
+from mcp_types import (
+    INVALID_PARAMS,
+    GetPromptResult,
+    InputRequiredResult,
+    ListPromptsResult,
+    PaginatedRequestParams,
+    PromptMessage,
+    TextContent,
+)
 from mcp_types import Prompt as MCPPrompt
 from mcp_types import PromptArgument as MCPPromptArgument
 
-from agent_mcp.app import SidehandApp
+from agent_mcp.app import SidehandApp, client_log
 from agent_mcp.resources import SessionNotFound, check_session, events_jsonl, session_diff, transcript
 from agent_mcp.sandbox_tools import register_sandbox_tools
-from agent_mcp.skills import discover_skills
+from agent_mcp.skills import SkillPrompt, SkillPrompts
 from agent_mcp.task_tools import register_task_tools
 from agent_mcp.workspaces import WorkspaceError, inside
 from core.eventlog import EventLogError
@@ -45,24 +54,26 @@ class SidehandMCP(MCPServer[Any]):
             "sidehand", title="Sidehand", instructions=INSTRUCTIONS, version=VERSION, log_level="WARNING"
         )
         self.app = app
+        self.skills = SkillPrompts()
+
+    async def _handle_list_prompts(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListPromptsResult:
+        """The SDK's handler, overridden for the request's context: a skill file that cannot be used
+        is reported to the client as a log message."""
+        skills, problems = self.skills.discover(self.app.known_roots())
+        context: Context[Any, Any] = Context(request_context=ctx, mcp_server=self)
+        for problem in problems:
+            await client_log(context, "warning", str(problem))
+        return ListPromptsResult(prompts=_prompts(skills))
 
     async def list_prompts(self) -> list[MCPPrompt]:
-        skills = discover_skills(self.app.known_roots())
-        return [
-            MCPPrompt(
-                name=skill.name,
-                description=skill.description,
-                arguments=[
-                    MCPPromptArgument(name="task", description="What to apply the skill to", required=False)
-                ],
-            )
-            for skill in skills.values()
-        ]
+        return _prompts(self.skills.discover(self.app.known_roots())[0])
 
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
     ) -> GetPromptResult | InputRequiredResult:
-        skills = discover_skills(self.app.known_roots())
+        skills, _ = self.skills.discover(self.app.known_roots())
         skill = skills.get(name)
         if skill is None:
             known = ", ".join(skills) or "none"
@@ -74,6 +85,19 @@ class SidehandMCP(MCPServer[Any]):
             description=skill.description,
             messages=[PromptMessage(role="user", content=TextContent(type="text", text=text))],
         )
+
+
+def _prompts(skills: dict[str, SkillPrompt]) -> list[MCPPrompt]:
+    return [
+        MCPPrompt(
+            name=skill.name,
+            description=skill.description,
+            arguments=[
+                MCPPromptArgument(name="task", description="What to apply the skill to", required=False)
+            ],
+        )
+        for skill in skills.values()
+    ]
 
 
 def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:

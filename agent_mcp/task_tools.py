@@ -14,7 +14,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from agent_mcp.app import SidehandApp, result, tool, tool_errors
+from agent_mcp.app import SidehandApp, client_log, result, tool, tool_errors
 from agent_mcp.models import (
     ApplyMode,
     ApplyResult,
@@ -24,9 +24,11 @@ from agent_mcp.models import (
     TaskReport,
     brief,
     checkpoint_info,
+    plan_text,
 )
-from agent_mcp.tasks import McpTask
+from agent_mcp.tasks import McpTask, TaskLimits
 from core.config import ApprovalMode
+from core.events import Event, Notice, PlanUpdated
 from core.paths import escape_path
 from core.session import ApprovalDecision
 
@@ -65,6 +67,14 @@ Apply = Annotated[
     ),
 ]
 TaskId = Annotated[str, Field(min_length=1, max_length=200, description="The id start_task returned")]
+MaxCost = Annotated[
+    float | None,
+    Field(None, gt=0, description="Stop the task (stop reason `budget`) once it has cost this (USD)"),
+]
+Timeout = Annotated[
+    float | None,
+    Field(None, gt=0, le=86_400, description="Stop the task (stop reason `timeout`) after this many seconds"),
+]
 
 
 class ApprovalAnswer(BaseModel):
@@ -122,17 +132,23 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         model: Model = None,
         approval: Approval = "risky",
         apply: Apply = "review",
+        max_cost: MaxCost = None,
+        timeout: Timeout = None,
     ) -> Annotated[CallToolResult, TaskReport]:
         """Start the Sidehand agent on a task in a Docker sandbox mirroring the workspace. Returns at
         once with the task id: poll with get_task (it can wait up to 30 s), stop with cancel_task."""
         with tool_errors():
             path = await app.workspace(workspace, ctx)
-            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            limits = TaskLimits(max_cost=max_cost, timeout=timeout)
+            started = await app.tasks.start(
+                path, task, model=model, approval=approval, apply=apply, limits=limits
+            )
             return result(started.report())
 
     @tool(server, title="Get a task's status", annotations=read_only)
     async def get_task(
         task_id: TaskId,
+        ctx: Context[Any, Any],
         wait: Annotated[
             float, Field(0.0, ge=0, le=MAX_WAIT, description="Seconds to wait for the task to end or ask")
         ] = 0.0,
@@ -146,7 +162,9 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         with tool_errors():
             found = app.tasks.get(task_id)
             await found.wait(wait, _needs_client)
-            return result(found.report(since))
+            report = found.report(since)
+            await _log_notices(ctx, found, list(found.events))
+            return result(report)
 
     @tool(server, title="Cancel a task")
     async def cancel_task(task_id: TaskId) -> Annotated[CallToolResult, TaskReport]:
@@ -168,6 +186,8 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         model: Model = None,
         approval: Approval = "risky",
         apply: Apply = "review",
+        max_cost: MaxCost = None,
+        timeout: Timeout = None,
     ) -> Annotated[CallToolResult, TaskReport]:
         """Run the Sidehand agent on a task and return when it ends, with progress notifications
         when the client asked for them. Approvals are asked through elicitation when the client
@@ -175,7 +195,10 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         clients time tool calls out after about a minute."""
         with tool_errors():
             path = await app.workspace(workspace, ctx)
-            started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            limits = TaskLimits(max_cost=max_cost, timeout=timeout)
+            started = await app.tasks.start(
+                path, task, model=model, approval=approval, apply=apply, limits=limits
+            )
         try:
             return result(await _follow(started, ctx))
         except anyio.get_cancelled_exc_class():
@@ -266,6 +289,15 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             return result(await app.tasks.discard(id))
 
 
+async def _log_notices(ctx: Context[Any, Any], task: McpTask, events: list[Event]) -> None:
+    """The task's notices (a skill file that cannot be used, an MCP server that did not start) as
+    log messages to the client, each once."""
+    for event in events:
+        if isinstance(event, Notice) and event.seq not in task.notices_logged:
+            task.notices_logged.add(event.seq)
+            await client_log(ctx, event.level, event.message)
+
+
 def _news(seen: int, asked: set[str]) -> Callable[[McpTask], bool]:
     """The task ended, logged something after `seen`, or asks something not asked yet."""
     return lambda t: t.done or bool(t.events and t.events[-1].seq > seen) or bool(set(t.pending) - asked)
@@ -284,6 +316,10 @@ async def _follow(task: McpTask, ctx: Context[Any, Any]) -> TaskReport:
         step += 1
         if new:
             seen = new[-1].seq
+            await _log_notices(ctx, task, new)
+            if plans := [e for e in new if isinstance(e, PlanUpdated)]:  # never hidden by later events
+                await ctx.report_progress(step, None, plan_text(plans[-1].entries))
+                step += 1
             last = brief(new[-1])
             await ctx.report_progress(step, None, f"{last.kind}: {last.summary}")
         else:

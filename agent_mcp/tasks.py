@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent_mcp.models import (
@@ -45,8 +46,18 @@ ENDED: dict[str, TaskStatus] = {
     "stuck": "stuck",
     "max_iterations": "max_iterations",
     "budget": "budget",
+    "max_tokens": "max_tokens",
+    "timeout": "timeout",
     "interrupted": "interrupted",
 }
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """A task's own limits (None: the server's settings)."""
+
+    max_cost: float | None = None  # USD
+    timeout: float | None = None  # seconds
 
 
 class TaskError(SidehandError):
@@ -68,6 +79,7 @@ class McpTask:
         self.end: TurnEnded | None = None
         self.events: deque[Event] = deque(maxlen=KEPT_EVENTS)
         self.pending: dict[str, ApprovalRequested] = {}
+        self.notices_logged: set[int] = set()  # seqs of the notices sent to a client as log messages
         self.changes: ChangeSet | None = None
         self.change_state: str = "none"
         self.applied: list[str] = []
@@ -201,6 +213,7 @@ class McpTask:
             ],
             changes=changes,
             usage=usage_info(self.session.state.usage),
+            plan=list(self.session.state.plan),
         )
 
     def close(self) -> None:
@@ -220,7 +233,14 @@ class TaskRegistry:
         self.tasks: dict[str, McpTask] = {}
 
     async def start(
-        self, workspace: Path, prompt: str, *, model: str | None, approval: ApprovalMode, apply: ApplyMode
+        self,
+        workspace: Path,
+        prompt: str,
+        *,
+        model: str | None,
+        approval: ApprovalMode,
+        apply: ApplyMode,
+        limits: TaskLimits | None = None,
     ) -> McpTask:
         if not prompt.strip():
             raise TaskError("the task is empty: say what the agent should do")
@@ -230,7 +250,14 @@ class TaskRegistry:
                 f"{running} tasks are already running (the limit is {self.max_running}): wait for one "
                 "to finish or cancel one"
             )
-        session = await self.manager.create(workspace, model=model, approval_mode=approval)
+        limits = limits or TaskLimits()
+        session = await self.manager.create(
+            workspace,
+            model=model,
+            approval_mode=approval,
+            max_budget=limits.max_cost,
+            turn_timeout=limits.timeout,
+        )
         task = McpTask(session, prompt, approval, apply, self.approval_timeout)
         self.tasks[task.id] = task
         task.begin()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from core.errors import ConfigError
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
+CondenserStrategy = Literal["auto", "none", "window", "masking", "summary"]
 ENV_PREFIX = "SIDEHAND_"
 # Sandbox defaults, for Settings and for the sandbox modules alike (one source).
 DEFAULT_IMAGE = "sidehand/base:bookworm"
@@ -60,9 +61,24 @@ class Settings(BaseModel):
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)
     max_budget: float | None = Field(
-        None, gt=0, description="stop a session when its cost (USD) reaches this"
+        None, gt=0, description="stop a task (a turn) when its cost (USD) reaches this"
     )
-    prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
+    max_tokens: int | None = Field(None, gt=0, description="stop a task when it has used this many tokens")
+    turn_timeout: float | None = Field(None, gt=0, description="stop a task after this many seconds")
+    prompt_token_budget: int = Field(32_000, ge=2000, description="the prompt is kept under this many tokens")
+    condenser: CondenserStrategy = "auto"
+    condenser_model: str | None = Field(None, description="a cheaper model for the condenser's summaries")
+    context_window: int | None = Field(
+        None, ge=2000, description="the model's context window in tokens (default: litellm's figure)"
+    )
+    user_skills_dir: Path | None = Field(default_factory=lambda: Path.home() / ".agents" / "skills")
+    mcp_config: Path | None = Field(
+        default_factory=lambda: default_config_path().parent / "mcp.json",
+        description="the user's MCP servers (mcpServers JSON) whose tools the agent gets",
+    )
+    trust_workspace_mcp: bool = Field(
+        False, description="also start the MCP servers of the workspace's .mcp.json (they run on the host)"
+    )
     max_saved_output: int = Field(
         10_000_000, ge=0, description="bytes of a command's full output kept on the host (0: none)"
     )

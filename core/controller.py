@@ -1,4 +1,5 @@
-"""The step loop: view → condense → model → tool calls → policy → sandbox → observation.
+"""The step loop: limits → skills → view (condensed) → model → tool calls → policy → sandbox →
+observation → rules, stuck check.
 
 It leaves through a typed outcome (TurnOutcome.stop_reason). Every event goes through `emit`,
 which appends to the log and updates the state. The log is fsynced (off the event loop's thread)
@@ -13,26 +14,29 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from core.condenser import BoundedWindow
+from core.budgets import TurnBudget
 from core.config import Settings
 from core.errors import LLMError
 from core.events import (
     AgentMessage,
     AgentMessageChunk,
     Event,
+    Nudge,
+    PlanUpdated,
     StopReason,
     ToolCallEvent,
-    ToolResultEvent,
     ToolStarted,
     UsageRecorded,
 )
-from core.messages import ChatMessage, ToolCall
+from core.messages import ToolCall
+from core.next_prompt import PromptBuilder
 from core.output import OutputBudget
 from core.policy import Policy, Verdict
-from core.prompts import SYSTEM_PROMPT
 from core.protocols import LLM, Condenser, Sandbox
+from core.skill_guide import SkillGuide
 from core.state import State
-from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
+from core.stuck import Call, StuckDetector
+from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call, result_event
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,8 @@ class Controller:
         after_tool: Callable[[ToolCallEvent], Awaitable[object]],
         sandbox_note: Callable[[], str | None],
         outputs: OutputBudget,
-        condenser: Condenser | None = None,
+        condenser: Condenser,
+        guide: SkillGuide,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -77,35 +82,56 @@ class Controller:
         self.after_tool = after_tool
         self.sandbox_note = sandbox_note
         self.outputs = outputs
-        self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
+        self.guide = guide
+        self.prompt = PromptBuilder(settings, state, emit, condenser, tools)
+        self.stuck = StuckDetector()
         self.edit_history: dict[str, list[bytes | None]] = {}
-        self._specs = [t.spec() for t in tools.values()]
-        self._system = ChatMessage(role="system", content=SYSTEM_PROMPT)
+        self._steps_done = 0
 
     async def run_turn(self) -> TurnOutcome:
         """Steps until the agent finishes, a limit is hit, or an error stops it. Cancellation
         (task.cancel) propagates; the session records it."""
+        budget = TurnBudget(self.settings, self.state.usage)
+        self.stuck.start_turn()
+        self._steps_done = 0
+        deadline = asyncio.timeout(self.settings.turn_timeout)  # a step still running then is cancelled
+        try:
+            async with deadline:
+                return await self._steps(budget)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return TurnOutcome("timeout", budget.timeout_message(), self._steps_done)
+
+    async def _steps(self, budget: TurnBudget) -> TurnOutcome:
+        self.guide.start_turn()  # the prompt's trigger words are looked at on the first refresh
         for iteration in range(1, self.settings.max_iterations + 1):
-            if (budget := self.settings.max_budget) is not None and self.state.usage.cost >= budget:
-                return TurnOutcome("budget", f"the session's budget of ${budget:g} is spent", iteration - 1)
+            self._steps_done = iteration - 1
+            if (limit := budget.check(self.state.usage)) is not None:
+                return TurnOutcome(*limit, iteration - 1)
+            await self.guide.refresh()  # a skill file edited meanwhile takes effect now
+            messages, specs = await self.prompt.build()
             try:
-                reply = await self.llm.complete(
-                    [self._system, *self.condenser.condense(self.state.messages)],
-                    self._specs,
-                    on_text=self._stream,
-                )
+                reply = await self.llm.complete(messages, specs, on_text=self._stream)
             except LLMError as exc:
                 return TurnOutcome("error", str(exc), iteration)
+            window = reply.context_window
+            session = self.state.usage + reply.usage
             self.emit(
-                UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model)
+                UsageRecorded(call=reply.usage, session=session, model=reply.model, context_window=window)
             )
             if reply.text:
                 self.emit(AgentMessage(text=reply.text))
             if not reply.tool_calls:
                 return TurnOutcome("end_turn", reply.text or "", iteration)
-            finished = await self._run_calls(reply.tool_calls)
+            finished, calls = await self._run_calls(reply.tool_calls)
             if finished is not None:
                 return TurnOutcome("end_turn", finished, iteration)
+            await self.guide.after_step()
+            if (verdict := self.stuck.after_step(calls)) is not None:
+                if verdict.action == "stop":
+                    return TurnOutcome("stuck", verdict.text, iteration)
+                self.emit(Nudge(pattern=verdict.finding.pattern, text=verdict.text))
         return TurnOutcome(
             "max_iterations",
             f"stopped after {self.settings.max_iterations} steps",
@@ -115,9 +141,9 @@ class Controller:
     def _stream(self, text: str) -> None:
         self.emit(AgentMessageChunk(text=text))
 
-    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> str | None:
+    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> tuple[str | None, list[Call]]:
         """Log every call of the reply (so they form one assistant message), then run them in order.
-        Returns the finish message if the agent called `finish`."""
+        Returns the finish message if the agent called `finish`, and what each call returned."""
         parsed: list[tuple[Tool, Params] | ToolCallError] = []
         actions = []
         for call in calls:
@@ -136,17 +162,21 @@ class Controller:
             actions.append(action)
         await self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
         finished = None
+        done: list[Call] = []
         for action, call_parsed in zip(actions, parsed, strict=True):
             if isinstance(call_parsed, ToolCallError):
                 observation = Observation(str(call_parsed), error=True)
             else:
                 observation = await self._run_one(action, *call_parsed)
-            self.emit(_result_event(action, observation))
+            self.emit(result_event(action, observation))
+            if observation.plan is not None:
+                self.emit(PlanUpdated(entries=observation.plan))
             if not isinstance(call_parsed, ToolCallError):
                 await self._record_files(action)
             if observation.finish:
                 finished = observation.output
-        return finished
+            done.append(Call(action.tool, action.arguments, observation.output, observation.error))
+        return finished, done
 
     async def _run_one(self, action: ToolCallEvent, tool: Tool, params: Params) -> Observation:
         verdict = self.policy.decide(action.tool, params.model_dump(exclude_none=True))
@@ -179,18 +209,3 @@ class Controller:
             raise
         except Exception:
             log.exception("could not record the sandbox's changes after a tool call")
-
-
-def _result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
-    return ToolResultEvent(
-        call_id=action.call_id,
-        tool=action.tool,
-        output=obs.output,
-        error=obs.error,
-        exit_code=obs.exit_code,
-        timed_out=obs.timed_out,
-        truncated=obs.truncated,
-        full_output_path=obs.full_output_path,
-        diff=obs.diff,
-        path=obs.path,
-    )

@@ -64,6 +64,36 @@ class HostWorkspace:
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
 
+    def list_files(self, rel: str = "") -> dict[str, tuple[str, int, int]]:
+        """The entries of the folder `rel` ("" for the root), by name: ("file" | "dir" | "link" |
+        "other", size, mtime in ns), from lstat (a symlink is not followed). Empty when the folder
+        is missing; UnsafePathError when a folder on the way is a symlink."""
+        parts = check_relative(rel) if rel else ()
+        try:
+            with self._folder(parts, create=False) as folder, os.scandir(folder) as entries:
+                out = {}
+                for entry in entries:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # removed while listed
+                        continue
+                    mode = info.st_mode
+                    kind = (
+                        "file"
+                        if stat.S_ISREG(mode)
+                        else "dir"
+                        if stat.S_ISDIR(mode)
+                        else "link"
+                        if stat.S_ISLNK(mode)
+                        else "other"
+                    )
+                    out[entry.name] = (kind, info.st_size, info.st_mtime_ns)
+                return out
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._refusal(rel, exc) from exc
+
     def check_writable(self, rel: str) -> None:
         """Raise UnsafePathError if `rel` could not be replaced or deleted (without changing anything)."""
         parts = check_relative(rel, writing=True)

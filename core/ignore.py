@@ -18,11 +18,24 @@ from core.host_workspace import HostWorkspace
 
 
 class IgnoreRules:
-    def __init__(self, root: Path, excludes: Sequence[str] = (), *, gitignore: bool = True) -> None:
+    """`private`: folders never mirrored wherever they are (Sidehand's own session store, when it
+    lies inside the workspace: the sandbox must not see the logs, nor the agent their changes)."""
+
+    def __init__(
+        self,
+        root: Path,
+        excludes: Sequence[str] = (),
+        *,
+        gitignore: bool = True,
+        private: Sequence[Path] = (),
+    ) -> None:
         self.host = HostWorkspace(root)
         self.excludes = tuple(excludes)
         self.gitignore = gitignore
-        self._excludes = pathspec.GitIgnoreSpec.from_lines(self.excludes)
+        top = root.resolve()
+        inside = [p.resolve() for p in private if _inside(p, top)]
+        anchored = [f"/{_escape(p.relative_to(top).as_posix())}/" for p in inside]
+        self._excludes = pathspec.GitIgnoreSpec.from_lines([*self.excludes, *anchored])
         self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
         self._cache: dict[tuple[str, bool], bool] = {}
 
@@ -77,6 +90,16 @@ class IgnoreRules:
         """The excludes that are bare names (no slash, no wildcard): folders a watcher can skip by
         name alone."""
         return tuple(p for p in self.excludes if p and "/" not in p and not any(c in p for c in "*?[!\\"))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    resolved, top = path.resolve(), root.resolve()
+    return resolved != top and resolved.is_relative_to(top)
+
+
+def _escape(rel: str) -> str:
+    """A path as a gitignore pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]!#\\ " else c for c in rel)
 
 
 def _read_lines(host: HostWorkspace, rel: str) -> list[str]:

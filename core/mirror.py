@@ -43,7 +43,10 @@ class HostWatches:
             watch = self._watches.get(root)
             if watch is None:
                 rules = IgnoreRules(
-                    root, self.settings.sandbox_excludes, gitignore=self.settings.sandbox_gitignore
+                    root,
+                    self.settings.sandbox_excludes,
+                    gitignore=self.settings.sandbox_gitignore,
+                    private=(self.settings.sessions_dir,),
                 )
                 watch = HostWatch(root, rules, self.settings.sandbox_max_file_size)
                 await watch.start()

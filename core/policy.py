@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from core.config import ApprovalMode
 from core.events import ApprovalScope
+from core.tools.external import is_external
 
 Decision = Literal["allow", "ask", "deny"]
 Risk = Literal["low", "medium", "high"]
@@ -57,7 +58,7 @@ HIGH_RISK = re.compile(
     \bwget\b.*\|\s*(ba)?sh|>\s*/dev/(sd|nvme|vd)|:\(\)\s*\{|\bkill\s+-9\s+-1\b|\breboot\b|\bshutdown\b)""",
     re.VERBOSE,
 )
-READ_TOOLS = frozenset({"think", "finish"})
+READ_TOOLS = frozenset({"think", "finish", "plan", "skill"})
 EDITOR_READS = frozenset({"view"})
 
 
@@ -79,6 +80,8 @@ def rate(tool: str, args: dict[str, Any]) -> tuple[Risk, str]:
     """How risky an action is, with a short reason a person can read."""
     if tool in READ_TOOLS or (tool == "editor" and args.get("command") in EDITOR_READS):
         return "low", "reads only"
+    if is_external(tool):  # an MCP server's tool runs on the host, outside the sandbox
+        return "high", f"runs the MCP tool {tool.removeprefix('mcp__')} outside the sandbox"
     if tool == "editor":
         return "medium", f"edits {args.get('path', '?')} in the sandbox"
     if tool == "bash":

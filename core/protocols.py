@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core.host_watch import HostFile, HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 
 if TYPE_CHECKING:
+    from core.condenser import Condensed, View
+    from core.config import Settings
     from core.events import Event
 
 WORKDIR = "/workspace"
@@ -150,9 +152,44 @@ class LLM(Protocol):
 
 
 class Condenser(Protocol):
-    """A pure function from the current view to a view that fits the prompt budget."""
+    """A function from the model's view to a shorter view and the Condensation event that makes
+    it (None when the view fits its budget). Pure but for the model call a summary may make."""
 
-    def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]: ...
+    async def condense(self, view: View) -> Condensed | None: ...
+
+
+@dataclass(frozen=True)
+class ExternalResult:
+    """What an external tool returned, as text for the model."""
+
+    output: str
+    error: bool = False
+
+
+class ExternalTools(Protocol):
+    """Tools from outside Sidehand (the MCP servers the user configured), open for one session.
+    `specs` are named so they cannot clash with the built-in tools."""
+
+    @property
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    @property
+    def problems(self) -> Sequence[str]:
+        """What could not be started or listed, for the user (each becomes a notice)."""
+        ...
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> ExternalResult: ...
+
+    async def aclose(self) -> None:
+        """Close the connections (stop the servers this session started)."""
+        ...
+
+
+class ExternalToolsFactory(Protocol):
+    async def __call__(self, workspace: Path, settings: Settings) -> ExternalTools:
+        """The external tools for a session over `workspace`; never raises for a server that
+        fails (it is left out and named in `problems`)."""
+        ...
 
 
 EventSink = Callable[["Event"], None]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.apply import ApplyReport
 from core.changes import ChangeSet
+from core.condense_summary import make_condenser
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
 from core.errors import SessionBusyError, SessionError
@@ -26,6 +27,7 @@ from core.events import (
     Checkpoint,
     ContextItem,
     Event,
+    Notice,
     SessionStatus,
     StateChanged,
     ToolCallEvent,
@@ -38,11 +40,14 @@ from core.mirror import Follower, HostWatches, note_names, session_follower
 from core.output import OutputBudget
 from core.paths import escape_path
 from core.policy import Policy, Verdict
-from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
+from core.protocols import LLM, EventSink, ExternalTools, ExternalToolsFactory, Sandbox, SandboxFactory
 from core.session_files import HostFollowed, SessionFiles
+from core.skill_guide import SkillGuide
 from core.state import State
 from core.store import SessionStore
 from core.tools import Tool
+from core.tools.external import external_tools
+from core.tools.skill import SkillTool
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class Session:
         llm_factory: Callable[[Settings], LLM],
         tools: dict[str, Tool],
         host_watches: HostWatches | None = None,
+        external_tools: ExternalToolsFactory | None = None,
     ) -> None:
         self.id = session_id
         self.workspace = workspace
@@ -97,7 +103,11 @@ class Session:
         self.store = store
         self.state = state
         self._llm_factory = llm_factory
-        self._tools = tools
+        self.guide = SkillGuide(workspace, settings.user_skills_dir, state, self.emit)
+        self._tools = {**tools, "skill": SkillTool(self.guide.load)}
+        self._external_factory = external_tools
+        self._external: ExternalTools | None = None  # opened at the first turn
+        self._models: list[LLM] = []  # the model clients to close
         self._controller: Controller | None = None  # made at the first prompt (with the model client)
         self._sandbox_factory = sandbox_factory
         self._sandbox_task: asyncio.Task[Sandbox] | None = None
@@ -121,9 +131,12 @@ class Session:
         """The step loop, with the model client: made on first use, so a session that only holds a
         sandbox (an MCP client's) needs no model."""
         if self._controller is None:
+            llm = self._llm_factory(self.settings)
+            condenser, summarizer = make_condenser(self.settings, llm, self._llm_factory)
+            self._models += [llm, *([summarizer] if summarizer else [])]
             self._controller = Controller(
                 settings=self.settings,
-                llm=self._llm_factory(self.settings),
+                llm=llm,
                 sandbox=self.sandbox,
                 tools=self._tools,
                 policy=self.policy,
@@ -138,6 +151,8 @@ class Session:
                     self.settings.max_saved_output,
                     self.settings.max_session_outputs,
                 ),
+                condenser=condenser,
+                guide=self.guide,
             )
         return self._controller
 
@@ -314,6 +329,7 @@ class Session:
         self.emit(StateChanged(state="running"))
         await self._save_meta()
         try:
+            await self._open_external_tools()
             outcome = await self.controller.run_turn()
         except asyncio.CancelledError:
             outcome = self._stop_outcome
@@ -341,6 +357,22 @@ class Session:
         await self._save_meta()
         assert isinstance(end, TurnEnded)
         return end
+
+    async def _open_external_tools(self) -> None:
+        """The tools of the MCP servers the user configured, once per session; a server that does
+        not start is reported (a notice) and left out."""
+        if self._external_factory is None or self._external is not None:
+            return
+        try:
+            self._external = await self._external_factory(self.workspace, self.settings)
+        except Exception as exc:  # the turn goes on without them; the next turn tries again
+            log.exception("session %s: cannot load the MCP servers' tools", self.id)
+            self.emit(Notice(level="error", message=f"the MCP servers' tools could not be loaded: {exc}"))
+            return
+        self._tools.update(external_tools(self._external))
+        for problem in self._external.problems:
+            if problem not in self.state.noticed:
+                self.emit(Notice(level="error", message=problem))
 
     async def _save_changes(self) -> ChangeSet:
         """The turn's change set, also saved as a patch in the session's store."""
@@ -481,7 +513,9 @@ class Session:
         if self._idle_stop is not None:
             await self._idle_stop
         await self.stop_sandbox()
-        if self._controller is not None:
-            await self._controller.llm.aclose()
+        for model in self._models:
+            await model.aclose()
+        if self._external is not None:
+            await self._external.aclose()
         await asyncio.to_thread(self.store.sync_blobs)
         self.log.close()

@@ -19,7 +19,7 @@ from core.eventlog import EventLog, EventLogError
 from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
 from core.mirror import HostWatches
 from core.owner import Owner
-from core.protocols import LLM, SandboxFactory
+from core.protocols import LLM, ExternalToolsFactory, SandboxFactory
 from core.redaction import Redactor
 from core.session import Session
 from core.state import State, replay
@@ -78,11 +78,13 @@ class SessionManager:
         sandbox_factory: SandboxFactory,
         llm_factory: LLMFactory = default_llm_factory,
         tools_factory: Callable[[], dict[str, Tool]] = default_tools,
+        external_tools: ExternalToolsFactory | None = None,
     ) -> None:
         self.settings = settings
         self.sandbox_factory = sandbox_factory
         self.llm_factory = llm_factory
         self.tools_factory = tools_factory
+        self.external_tools = external_tools  # the MCP servers' tools (sidehand.mcp_client)
         self.store = SessionStore(settings.sessions_dir)
         self.sessions: dict[str, Session] = {}
         # The live mirror's watches, one per workspace folder (none when it is turned off).
@@ -140,6 +142,7 @@ class SessionManager:
             llm_factory=self.llm_factory,
             tools=self.tools_factory(),
             host_watches=self.host_watches,
+            external_tools=self.external_tools,
         )
         self.sessions[session_id] = session
         return session

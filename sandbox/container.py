@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -79,6 +80,7 @@ class SandboxSettings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes of data; larger files are not copied (0: any)
     tmpfs: str | None = None  # /workspace in memory, of this size
     pool: int = 1  # ready sandboxes kept per workspace a server prewarms (see DockerSandboxFactory)
+    private: tuple[Path, ...] = ()  # never copied, even inside a workspace (the session store)
     environment: Mapping[str, str] = field(default_factory=lambda: dict(SANDBOX_ENV))
 
     @classmethod
@@ -95,6 +97,7 @@ class SandboxSettings:
             "max_file_size": settings.sandbox_max_file_size,
             "tmpfs": settings.sandbox_tmpfs,
             "pool": settings.sandbox_pool,
+            "private": (settings.sessions_dir,),
         }
         return cls(**(values | overrides))
 

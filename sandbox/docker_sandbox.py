@@ -107,7 +107,7 @@ class DockerSandbox:
     ) -> DockerSandbox:
         started = time.perf_counter()
         root = workspace.resolve()
-        rules = IgnoreRules(root, settings.excludes, gitignore=settings.gitignore)
+        rules = IgnoreRules(root, settings.excludes, gitignore=settings.gitignore, private=settings.private)
         archive = WorkspaceArchive(
             root,
             WORKDIR,

@@ -26,6 +26,13 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--confirm", action="store_true", help="ask on the terminal before each action")
     p.add_argument("--max-iterations", type=int, help="stop after this many steps")
+    p.add_argument(
+        "--max-cost", type=float, dest="max_budget", metavar="USD", help="stop when the task has cost this"
+    )
+    p.add_argument("--max-tokens", type=int, help="stop when the task has used this many tokens")
+    p.add_argument(
+        "--timeout", type=float, dest="turn_timeout", metavar="SECONDS", help="stop the task after this long"
+    )
     _settings_args(p)
 
 

@@ -29,6 +29,8 @@ EXIT_CODES = {
     "cancelled": 130,
     "max_iterations": 3,
     "budget": 4,
+    "max_tokens": 6,
+    "timeout": 124,  # timeout(1)'s status
     "error": 1,
     "stuck": 5,
     "interrupted": 143,  # SIGTERM's conventional status
@@ -42,7 +44,7 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
     from sidehand.wiring import build_manager, prefetch
 
-    overrides = _overrides(args, "max_iterations")
+    overrides = _overrides(args, "max_iterations", "max_budget", "max_tokens", "turn_timeout")
     overrides["approval_mode"] = "always" if args.confirm else "never"
     settings = load_settings(overrides, config_file=args.config)
     redact.add(settings.secrets())
@@ -65,6 +67,7 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
         printer.status(
             f"working with {settings.model} (loading the model client, then waiting for the model)"
         )
+        usage_before = session.state.usage
         turn = asyncio.ensure_future(session.prompt(args.task))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(session.cancel()))
@@ -89,6 +92,7 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
                 f"changes not applied (use --apply); patch saved: {session.store.patch_path(session.id)}"
             )
         printer.status(f"session log: {session.store.log_path(session.id)}")
+        printer.usage(session.state.usage, usage_before)
         if end.message:
             print(end.message)
         return EXIT_CODES[end.stop_reason]

@@ -1,5 +1,5 @@
-"""Builds a SessionManager with the real Docker sandbox: the one place the fronts (CLI, language
-server, MCP server) construct the sandbox implementation."""
+"""Builds a SessionManager with the real Docker sandbox and the tools of the user's MCP servers: the
+one place the fronts (CLI, language server, MCP server) construct those implementations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 
 from core.config import Settings
 from core.sessions import LLMFactory, SessionManager, default_llm_factory
+from sidehand.mcp_tools import McpToolsFactory
 
 
 def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_factory) -> SessionManager:
@@ -15,7 +16,7 @@ def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_fact
     from sandbox.docker_sandbox import DockerSandboxFactory
 
     factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
-    return SessionManager(settings, factory, llm_factory)
+    return SessionManager(settings, factory, llm_factory, external_tools=McpToolsFactory())
 
 
 log = logging.getLogger(__name__)

@@ -3,13 +3,13 @@ and an async `execute` that turns validated parameters into an Observation."""
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.events import PlanEntry, ToolCallEvent, ToolResultEvent
 from core.messages import ToolCall, ToolSpec
 from core.output import OutputBudget
 from core.protocols import Sandbox
@@ -30,6 +30,7 @@ class Observation:
     diff: str | None = None
     path: str | None = None
     finish: bool = False  # the agent said it is done
+    plan: tuple[PlanEntry, ...] | None = None  # the agent's plan, changed by this call
 
 
 @dataclass
@@ -42,21 +43,30 @@ class ToolContext:
     edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
 
 
+def result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
+    """The event that logs `obs`, the result of `action`."""
+    return ToolResultEvent(
+        call_id=action.call_id,
+        tool=action.tool,
+        output=obs.output,
+        error=obs.error,
+        exit_code=obs.exit_code,
+        timed_out=obs.timed_out,
+        truncated=obs.truncated,
+        full_output_path=obs.full_output_path,
+        diff=obs.diff,
+        path=obs.path,
+    )
+
+
 class Tool:
-    name: ClassVar[str]
+    name: str  # a class attribute of each built-in tool (an external tool sets its own)
     description: ClassVar[str]
     params: ClassVar[type[Params]]
 
-    @classmethod
-    @functools.cache
-    def spec(cls) -> ToolSpec:
-        """What the model is told of the tool. Made once per tool class (building the JSON schema
-        takes milliseconds, and every session asks)."""
-        schema = cls.params.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        return ToolSpec(name=cls.name, description=cls.description, parameters=schema)
+    def spec(self) -> ToolSpec:
+        """What the model is told of the tool."""
+        return _class_spec(type(self))
 
     def title(self, params: Params) -> str:
         """A one-line label for the action, shown in the editor and the terminal."""
@@ -64,6 +74,38 @@ class Tool:
 
     async def execute(self, params: Params, ctx: ToolContext) -> Observation:
         raise NotImplementedError
+
+
+_SPECS: dict[str, ToolSpec] = {}
+
+
+def _class_spec(cls: type[Tool]) -> ToolSpec:
+    """A built-in tool's spec, made once per class (building the JSON schema takes milliseconds,
+    and every session asks). Nested models are inlined: some servers' grammars cannot follow
+    `$ref`."""
+    key = f"{cls.__module__}.{cls.__qualname__}"
+    if (known := _SPECS.get(key)) is None:
+        known = _SPECS[key] = _make_spec(cls)
+    return known
+
+
+def _make_spec(cls: type[Tool]) -> ToolSpec:
+    schema = cls.params.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    schema = _inline(schema, definitions)
+    schema.pop("title", None)
+    return ToolSpec(name=cls.name, description=cls.description, parameters=schema)
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """`node` with every `$ref` to `#/$defs/X` replaced by X, and no `title`s."""
+    if isinstance(node, dict):
+        if isinstance(ref := node.get("$ref"), str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: _inline(v, definitions) for k, v in node.items() if k != "title" or not isinstance(v, str)}
+    if isinstance(node, list):
+        return [_inline(v, definitions) for v in node]
+    return node
 
 
 class ToolCallError(Exception):

@@ -168,6 +168,8 @@ async def start_editor(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        SIDEHAND_USER_SKILLS_DIR=str(tmp_path / "no-user-skills"),
+        SIDEHAND_MCP_CONFIG=str(tmp_path / "no-mcp.json"),
         **(extra_env or {}),
     )
     ref: list[Editor] = []

@@ -238,7 +238,8 @@ async def test_the_live_mirror_over_stdio(tmp_path: Path) -> None:
                     seen = await run("cat notes.txt fresh.txt 2>&1; ls build 2>&1 | head -1")
                     if "v2" in seen and "new file" in seen:
                         break
-                assert seen.startswith("v2 saved by the user\nnew file\n") and "No such file" in seen
+                # (after a note naming the files, when they arrived between two commands)
+                assert "v2 saved by the user\nnew file\n" in seen and "No such file" in seen
                 await run("echo agent > shared.txt")
                 (workspace / "shared.txt").write_text("user\n")
                 for _ in range(100):

@@ -81,3 +81,11 @@ def test_a_symlinked_or_undecodable_gitignore_is_not_followed(root: Path, tmp_pa
 def test_plain_names_are_the_bare_folder_names(root: Path) -> None:
     rules = IgnoreRules(root, (".venv", "node_modules", "*.pyc", "docs/_build", "!x", "a?c"))
     assert rules.plain_names() == (".venv", "node_modules")
+
+
+def test_a_private_folder_inside_the_workspace_is_never_mirrored(root: Path) -> None:
+    store = root / "state" / "my sessions[1]"
+    store.mkdir(parents=True)
+    rules = IgnoreRules(root, private=(store, root.parent / "elsewhere", root))
+    assert rules.ignored("state/my sessions[1]/abc/events.jsonl")
+    assert not rules.ignored("state/other.txt") and not rules.ignored("my sessions[1]/x")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -140,4 +141,6 @@ async def test_four_sandboxes_at_once_are_independent(factory: DockerSandboxFact
 
 
 def test_the_sandbox_defaults_are_the_settings_defaults() -> None:
-    assert DockerSandboxFactory().settings == SandboxSettings.from_settings(Settings())
+    from_settings = SandboxSettings.from_settings(Settings())
+    assert DockerSandboxFactory().settings == dataclasses.replace(from_settings, private=())
+    assert from_settings.private == (Settings().sessions_dir,)
