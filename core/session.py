@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.apply import ApplyReport
@@ -22,7 +21,6 @@ from core.events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
-    ApprovalScope,
     ContextItem,
     Event,
     SessionStatus,
@@ -33,6 +31,7 @@ from core.events import (
     UserMessage,
 )
 from core.output import OutputBudget
+from core.policy import ApprovalDecision as ApprovalDecision  # re-exported: `core.session` has always had it
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
 from core.session_files import SessionFiles
@@ -54,14 +53,6 @@ STATE_AFTER: dict[str, SessionStatus] = {
     "stuck": "stuck",
     "interrupted": "interrupted",
 }
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    allow: bool
-    scope: ApprovalScope = "once"
-    pattern: str | None = None  # the command prefix or path a scoped approval covers
-    reason: str = ""
 
 
 class Session:
@@ -320,7 +311,15 @@ class Session:
         finally:
             self._approvals.pop(action.call_id, None)
         if decision.allow:
-            self.emit(ApprovalGranted(call_id=action.call_id, scope=decision.scope, pattern=decision.pattern))
+            self.emit(
+                ApprovalGranted(
+                    call_id=action.call_id,
+                    scope=decision.scope,
+                    pattern=decision.pattern,
+                    patterns=decision.patterns,
+                    high_risk=decision.high_risk,
+                )
+            )
         else:
             self.emit(ApprovalRejected(call_id=action.call_id, reason=decision.reason))
         self.emit(StateChanged(state="running"))
