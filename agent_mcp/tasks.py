@@ -175,7 +175,7 @@ class McpTask:
             task_id=self.id,
             status=self.status,
             workspace=str(self.session.workspace),
-            task=self.prompt,
+            task=self.session.redact(self.prompt),
             model=self.session.settings.model,
             approval=self.approval,
             apply=self.apply,

@@ -113,6 +113,7 @@ class Session:
                     self.store.outputs_dir(self.id),
                     self.settings.max_saved_output,
                     self.settings.max_session_outputs,
+                    redactor=self.log.redactor,
                 ),
             )
         return self._controller
@@ -123,7 +124,14 @@ class Session:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def redact(self, text: str) -> str:
+        """`text` with the session's secrets masked (for what a front shows that is not an event)."""
+        return self.log.redactor(text)
+
     def emit(self, event: Event) -> Event:
+        # The one point where events leave the core: secrets are masked here, before the log, the
+        # state (so the model never sees them) and every subscriber (the fronts, the CLI) get it.
+        event = self.log.redactor.event(event)
         persisted = event.kind not in NOT_PERSISTED
         stored = self.log.append(event) if persisted else event
         if persisted:

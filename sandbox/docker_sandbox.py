@@ -21,6 +21,7 @@ from core.output import OutputFile
 from core.owner import Owner
 from core.protocols import WORKDIR, CommandResult, PathKind
 from sandbox.container import (
+    SANDBOX_ENV,
     SANDBOX_HOME,
     SandboxSettings,
     connect_engine,
@@ -268,7 +269,10 @@ class DockerSandboxFactory:
         excludes: Sequence[str] = DEFAULT_EXCLUDES,
         docker_client: Any = None,
         kill_grace: float = 2.0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
+        """`environment`: variables the user asked to pass into the sandbox, on top of its
+        non-interactive defaults (nothing from the host's environment gets in otherwise)."""
         self.settings = SandboxSettings(
             image=image or DEFAULT_IMAGE,
             network=network,
@@ -280,6 +284,7 @@ class DockerSandboxFactory:
             output_limit=output_limit,
             kill_grace=kill_grace,
             excludes=tuple(excludes),
+            environment={**SANDBOX_ENV, **(environment or {})},
         )
         self._client = docker_client
         self._owns_client = docker_client is None

@@ -118,6 +118,8 @@ async def _ask(session: Session, event: ApprovalRequested) -> None:
     sys.stderr.write(f"Allow {event.tool} {event.arguments}?\n  {choices}: ")
     sys.stderr.flush()
     answer = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
+    if not sys.stdin.isatty():  # a terminal echoed the answer and its newline; a pipe did not
+        sys.stderr.write(f"{answer}\n")
     chosen = next((o for o in options if answer in (KEYS[o.id], o.id)), None)
     if chosen is None or not chosen.decision.allow:
         decision = ApprovalDecision(allow=False, reason="rejected on the terminal")

@@ -4,6 +4,7 @@ server, MCP server) construct the sandbox implementation."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from core.config import Settings
@@ -20,8 +21,18 @@ def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_fact
         cpus=settings.cpus,
         pids_limit=settings.pids_limit,
         output_limit=settings.output_limit,
+        environment=passed_environment(settings),
     )
     return SessionManager(settings, factory, llm_factory)
+
+
+def passed_environment(settings: Settings) -> dict[str, str]:
+    """The host variables the user named in `sandbox_env`: the only ones the sandbox gets (its
+    shell starts from a fixed, non-interactive environment otherwise; no key ever gets in)."""
+    missing = [name for name in settings.sandbox_env if name not in os.environ]
+    if missing:
+        log.warning("sandbox_env names variables that are not set: %s", ", ".join(missing))
+    return {name: os.environ[name] for name in settings.sandbox_env if name in os.environ}
 
 
 log = logging.getLogger(__name__)

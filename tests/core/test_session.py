@@ -14,6 +14,7 @@ from core.errors import LLMConnectionError, LLMError, SessionBusyError, SessionE
 from core.eventlog import EventLogError
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
+from core.protocols import CommandResult
 from core.session import ApprovalDecision
 from core.sessions import SessionManager
 from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
@@ -373,3 +374,32 @@ async def test_each_tool_call_is_parsed_once(tmp_path: Path, workspace: Path) ->
     assert end.stop_reason == "end_turn"
     assert validations == ["hi"]  # title, policy and execution all used the one parse
     await manager.aclose()
+
+
+async def test_secrets_are_masked_before_anything_sees_an_event(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-provider-key-0123")
+    key = "sk-configured-key-4567"
+    box = InMemorySandbox(
+        handler=lambda cmd: CommandResult(f"OPENAI_API_KEY=sk-provider-key-0123 {key}\n", 0)
+    )
+    manager, llm, _ = make_manager(
+        tmp_path,
+        [reply(f"I see {key}", call("bash", {"command": "env"})), reply("Done with sk-provider-key-0123.")],
+        sandbox=box,
+        api_key=key,
+    )
+    session = await manager.create(workspace)
+    seen: list[Event] = []
+    session.subscribe(seen.append)
+    end = await session.prompt(f"use the key {key} please")
+    texts = [e.model_dump_json() for e in seen] + [m.model_dump_json() for r in llm.requests for m in r]
+    assert texts and not [t for t in texts if key in t or "sk-provider-key-0123" in t]
+    assert end.message == "Done with [redacted]."
+    assert session.state.title == "use the key [redacted] please"
+    await manager.close(session.id)
+    meta = manager.store.read_meta(session.id)
+    assert meta["title"] == "use the key [redacted] please"
+    logged = manager.store.log_path(session.id).read_text()
+    assert key not in logged and "sk-provider-key-0123" not in logged
