@@ -18,6 +18,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from agent_mcp.asking import can_list_roots, client_root_uris
+from agent_mcp.progress_log import LogLevel
 from agent_mcp.sandboxes import SandboxRegistry
 from agent_mcp.tasks import TaskRegistry
 from agent_mcp.workspaces import normalize_roots, resolve_workspace, root_from_uri
@@ -47,6 +48,7 @@ class SidehandApp:
             self.manager, max_running=self.config.max_tasks, approval_timeout=self.config.approval_timeout
         )
         self.sandboxes = SandboxRegistry(self.manager, max_open=self.config.max_sandboxes)
+        self.log_level = LogLevel()  # for the `logging` capability (agent_mcp.progress_log)
         self.configured_roots = normalize_roots(self.config.roots)
 
     def known_roots(self) -> list[Path]:

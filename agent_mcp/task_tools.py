@@ -4,6 +4,7 @@ and apply_changes / discard_changes for a finished task (or an MCP sandbox)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -29,6 +30,7 @@ from agent_mcp.asking import (
     resumed_state,
 )
 from agent_mcp.models import ApplyMode, ApplyResult, TaskList, TaskReport, brief
+from agent_mcp.progress_log import TaskLogger
 from agent_mcp.tasks import McpTask, TaskError
 from core.config import ApprovalMode
 from core.policy import ApprovalDecision
@@ -68,6 +70,24 @@ Apply = Annotated[
     ),
 ]
 TaskId = Annotated[str, Field(min_length=1, max_length=200, description="The id start_task returned")]
+
+
+_closing: set[asyncio.Future[None]] = set()  # loggers sending their last messages
+
+
+def _log_until_done(app: SidehandApp, task: McpTask, ctx: Context[Any, Any]) -> None:
+    """A started task's progress as log messages on the client's connection, until it ends."""
+    logger = TaskLogger(task.id, ctx.session, app.log_level, None)
+    unsubscribe = task.session.subscribe(logger)
+
+    def finished(_: object) -> None:
+        unsubscribe()
+        closing = asyncio.ensure_future(logger.aclose())
+        _closing.add(closing)
+        closing.add_done_callback(_closing.discard)
+
+    if task.runner is not None:
+        task.runner.add_done_callback(finished)
 
 
 def _needs_client(task: McpTask) -> bool:
@@ -145,6 +165,7 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             except InputNeeded as needed:
                 return needed.result
             started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+            _log_until_done(app, started, ctx)
             return result(started.report())
 
     @tool(server, title="Get a task's status", annotations=read_only)
@@ -202,12 +223,19 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
                 except InputNeeded as needed:
                     return needed.result
                 started = await app.tasks.start(path, task, model=model, approval=approval, apply=apply)
+        request_id = ctx.request_context.request_id
+        logger = TaskLogger(started.id, ctx.session, app.log_level, request_id, modern=is_modern(ctx))
+        unsubscribe = started.session.subscribe(logger)
         try:
             followed = await _follow(started, ctx, answered)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await app.tasks.cancel(started.id)
             raise
+        finally:
+            unsubscribe()
+            with anyio.CancelScope(shield=True):
+                await logger.aclose()
         return followed if isinstance(followed, InputRequiredResult) else result(followed)
 
     @tool(server, title="Answer an approval request")
