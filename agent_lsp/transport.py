@@ -29,6 +29,8 @@ from typing import BinaryIO
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
+from agent_lsp.methods import UNAUTHORIZED
+
 log = logging.getLogger(__name__)
 
 HEADER = re.compile(rb"content-length[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
@@ -228,7 +230,6 @@ def serve_stdio(
 
 # ---- TCP -----------------------------------------------------------------------------------------
 TOKEN_OPTION = "token"  # initializationOptions.token: how a TCP client presents the server's token
-UNAUTHORIZED = -32001
 
 
 def authorized(first: bytes, token: str | None) -> tuple[bool, object]:

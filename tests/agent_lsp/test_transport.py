@@ -192,7 +192,7 @@ async def test_tcp_with_a_token_refuses_clients_without_it(tmp_path: Path) -> No
     async with tcp_server(tmp_path, "127.0.0.1:0", "--token", "lsp-s3cret-token") as (_, port):
         for options in (None, {"token": "wrong"}, {"token": 42}):
             refused = await tcp_initialize(port, options)
-            assert refused["error"]["code"] == -32001 and "token" in refused["error"]["message"]
+            assert refused["error"]["code"] == -32005 and "token" in refused["error"]["message"]
         answer = await tcp_initialize(port, {"token": "lsp-s3cret-token"})
         assert "capabilities" in answer["result"]
 
