@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 HEADER = re.compile(rb"content-length[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
 GRACE = 0.5  # seconds to wait for the rest of a body that is not JSON yet before calling it garbage
 MAX_BODY = 256 * 1024 * 1024  # a larger Content-Length is not believed
+MAX_GARBAGE = 1024 * 1024  # bytes kept while looking for the next header
 PARSE_ERROR = -32700
 CHUNK = 65536
 
@@ -84,6 +85,9 @@ class FrameReader:
                 if bytes(self.buffer).strip():
                     self.on_garbage("the input ended inside a message")
                 return None
+            if match is None and len(self.buffer) > MAX_GARBAGE:  # keep the search cheap
+                self.on_garbage(f"{len(self.buffer)} bytes without a header")
+                del self.buffer[: len(self.buffer) - 64]  # what may be the start of a header
             await self._fill()
 
     # ---- bodies --------------------------------------------------------------------------

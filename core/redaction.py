@@ -30,6 +30,7 @@ SECRET_ENDINGS = (
 SECRET_NAMES = frozenset({"API_KEY", "APIKEY", "TOKEN", "PASSWORD", "SECRET", "HF_TOKEN", "GH_TOKEN"})
 NOT_SECRETS = frozenset({"SSH_AUTH_SOCK", "GPG_AGENT_INFO", "TERM_SESSION_ID", "XAUTHORITY"})
 _E = TypeVar("_E", bound=Event)
+FILE_RECORDS = frozenset({"workspace_delta", "apply_started", "apply_finished"})
 
 
 def is_secret_variable(name: str) -> bool:
@@ -82,8 +83,10 @@ class Redactor:
 
     def event(self, event: _E) -> _E:
         """The event with every secret in any of its fields masked (the same object when none is).
-        Field by field, not on its JSON: there a secret after a newline follows `\\n`, a word."""
-        if self._pattern is None:
+        Field by field, not on its JSON: there a secret after a newline follows `\\n`, a word.
+        Events that only record file paths and hashes are left alone: a path is the user's file's
+        name, and masking it would make an apply write somewhere else."""
+        if self._pattern is None or event.kind in FILE_RECORDS:
             return event
         data = event.model_dump()
         masked = self._value(data)

@@ -200,3 +200,15 @@ async def test_tcp_with_a_token_refuses_clients_without_it(tmp_path: Path) -> No
 async def test_tcp_on_loopback_without_a_token(tmp_path: Path) -> None:
     async with tcp_server(tmp_path, "127.0.0.1:0") as (_, port):
         assert "capabilities" in (await tcp_initialize(port, None))["result"]
+
+
+async def test_megabytes_without_a_header_are_dropped_as_they_come() -> None:
+    chunks = [b"x" * 65536 for _ in range(40)] + [frame(request(2))]
+    errors: list[str] = []
+
+    async def read() -> bytes:
+        return chunks.pop(0) if chunks else b""
+
+    reader = FrameReader(read, errors.append)
+    assert json.loads(await reader.next_message() or b"")["id"] == 2
+    assert any("without a header" in e for e in errors) and len(reader.buffer) == 0

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from core.config import Settings
-from core.events import ToolCallEvent, ToolResultEvent
+from core.events import ToolCallEvent, ToolResultEvent, WorkspaceDelta
 from core.redaction import MASK, ByteStreamMasker, Redactor, RedactSecrets, environment_secrets
 
 
@@ -102,3 +102,9 @@ def test_a_secret_at_the_start_of_a_line_is_masked_in_json_too() -> None:
     assert redact(json.dumps(text)) == json.dumps(f"8000\n{MASK} more\n")
     event = ToolResultEvent(call_id="c", tool="bash", output=text)
     assert redact.event(event).output == f"8000\n{MASK} more\n"
+
+
+def test_file_records_keep_their_paths() -> None:
+    redact = Redactor(["sk-named-folder-1"])
+    delta = WorkspaceDelta(sandbox={"sk-named-folder-1/a.txt": None})
+    assert redact.event(delta) is delta
