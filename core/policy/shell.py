@@ -78,7 +78,8 @@ def parse(text: str) -> CommandLine:
     """The simple commands of a command line (blocking, microseconds for a typical line)."""
     if len(text) > MAX_LINE:
         return CommandLine(text, parsed=False)
-    root = _parser().parse(text.encode("utf-8", "surrogateescape")).root_node
+    # surrogatepass: a model can send any code point, a lone surrogate included (JSON allows it).
+    root = _parser().parse(text.encode("utf-8", "surrogatepass")).root_node
     walker = _Walker()
     walker.walk(root)
     return CommandLine(

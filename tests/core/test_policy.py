@@ -120,3 +120,12 @@ def test_options_are_the_same_scopes_everywhere() -> None:
         ]
     assert not decision_for("nonsense", "bash", {"command": "ls"}, "low").allow
     assert decision_for("allow_always", "bash", {"command": "make"}, "medium").scope == "command_prefix"
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["echo \ud800 > x", "ls \udcff", "ls \x00\x1b[2J", "echo " + "a" * 200_000, "((((((((((" * 500, ""],
+)
+def test_hostile_command_lines_are_rated_not_crashed(command: str) -> None:
+    risk, reason = rate("bash", {"command": command})
+    assert risk in ("low", "medium", "high") and reason
