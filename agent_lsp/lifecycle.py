@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 
@@ -62,11 +61,10 @@ def _on_sigterm(ls: SidehandServer) -> None:
 
 async def terminate(ls: SidehandServer) -> None:
     """SIGTERM (a shutdown, a Spot interruption): running turns end as interrupted and are logged,
-    sandboxes are removed, then the process exits. pygls's reader thread blocks on stdin, so the
-    exit does not wait for it."""
+    sandboxes are removed, then the process exits with 143. The reader of stdin is a daemon
+    thread reading the descriptor itself (agent_lsp.transport), so the exit is a normal one."""
     log.warning("SIGTERM: interrupting running turns and removing sandboxes")
     try:
         await asyncio.wait_for(ls.aclose(), 20)
     finally:
-        logging.shutdown()
-        os._exit(SIGTERM_STATUS)
+        raise SystemExit(SIGTERM_STATUS)  # ends the event loop; `sidehand lsp` exits with it

@@ -42,4 +42,5 @@ UNKNOWN_SESSION = -32001
 SESSION_BUSY = -32002
 CONFIGURATION = -32003
 CONFLICT = -32004
+UNAUTHORIZED = -32005  # a TCP connection without the server's token
 REQUEST_FAILED = -32803  # LSP RequestFailed: anything else the core refused

@@ -75,12 +75,18 @@ class UsageInfo(_Out):
     cost: float = 0.0
 
 
+class ApprovalChoice(_Out):
+    scope: str = Field(description="answer_approval's scope for this answer (reject: allow=false)")
+    label: str
+
+
 class PendingApproval(_Out):
     call_id: str
     tool: str
     arguments: str
     risk: str
     reason: str
+    options: list[ApprovalChoice] = Field(default_factory=list, description="What can be answered")
 
 
 class TaskInfo(_Out):

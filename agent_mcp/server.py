@@ -14,11 +14,15 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
+    Completion,
+    CompletionArgument,
     GetPromptResult,
     InputRequiredResult,
     ListPromptsResult,
     PaginatedRequestParams,
     PromptMessage,
+    PromptReference,
+    ResourceTemplateReference,
     TextContent,
 )
 from mcp_types import Prompt as MCPPrompt
@@ -35,6 +39,8 @@ from core.version import VERSION
 
 log = logging.getLogger(__name__)
 
+MAX_COMPLETIONS = 100  # the protocol's limit per answer
+
 INSTRUCTIONS = """\
 Sidehand runs a coding agent, or gives you a sandbox, in Docker sandboxes that mirror a workspace.
 Nothing reaches the workspace until changes are applied.
@@ -42,8 +48,8 @@ Nothing reaches the workspace until changes are applied.
   apply_changes or discard_changes. run_task does the same in one blocking call.
 - Work yourself in a sandbox: sandbox_open -> sandbox_run / sandbox_read / sandbox_search /
   sandbox_write / sandbox_edit -> sandbox_diff -> apply_changes -> sandbox_close.
-Resources: sidehand://sessions/{id}/events, /diff, /transcript (a task id is a session id).
-Prompts: the skills found in the workspace (AGENTS.md, .agents/skills)."""
+Resources: sidehand://sessions/{id}/events, /diff, /transcript (a task id is a session id);
+sidehand://skills/{name}. Prompts: the skills found in the workspace (AGENTS.md, .agents/skills)."""
 
 
 class SidehandMCP(MCPServer[Any]):
@@ -146,9 +152,48 @@ def _register_resources(server: SidehandMCP, app: SidehandApp) -> None:
             raise ResourceError(str(exc)) from exc
 
 
+def _register_skill_resources(server: SidehandMCP, app: SidehandApp) -> None:
+    @server.resource("sidehand://skills/{name}", name="skill", mime_type="text/markdown")
+    def skill(name: str) -> str:
+        """A skill found in the allowed roots (AGENTS.md, .agents/skills), as written."""
+        found = server.skills.discover(app.known_roots())[0].get(name)
+        if found is None:
+            raise ResourceNotFoundError(f"no skill named {name!r} in the allowed roots")
+        return found.body
+
+
+def _register_completions(server: SidehandMCP, app: SidehandApp) -> None:
+    """`completion/complete`: session ids for the session resources, skill names for the skill
+    resource, and earlier tasks' titles for a skill prompt's `task`."""
+
+    @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK's decorator is untyped
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, context: Any
+    ) -> Completion:
+        typed = argument.value
+        if isinstance(ref, ResourceTemplateReference) and argument.name == "session_id":
+            roots = app.known_roots()
+            found = [i.id for i in app.manager.list() if inside(Path(i.workspace).resolve(), roots)]
+        elif isinstance(ref, ResourceTemplateReference) and argument.name == "name":
+            found = sorted(server.skills.discover(app.known_roots())[0])
+        elif isinstance(ref, PromptReference) and argument.name == "task":
+            roots = app.known_roots()
+            titles = (i.title for i in app.manager.list() if inside(Path(i.workspace).resolve(), roots))
+            found = list(dict.fromkeys(t for t in titles if t and t != "sandbox"))
+        else:
+            found = []
+        matching = [v for v in found if v.lower().startswith(typed.lower())]
+        return Completion(
+            values=matching[:MAX_COMPLETIONS], total=len(matching), has_more=len(matching) > MAX_COMPLETIONS
+        )
+
+
 def build_server(app: SidehandApp) -> SidehandMCP:
     server = SidehandMCP(app)
     register_task_tools(server, app)
     register_sandbox_tools(server, app)
     _register_resources(server, app)
+    _register_skill_resources(server, app)
+    _register_completions(server, app)
+    app.log_level.register(server)
     return server

@@ -19,6 +19,7 @@ from pathlib import Path
 from agent_mcp.models import (
     ApplyMode,
     ApplyResult,
+    ApprovalChoice,
     PendingApproval,
     TaskInfo,
     TaskReport,
@@ -31,8 +32,10 @@ from core.changes import ChangeSet
 from core.config import ApprovalMode
 from core.errors import SessionError, SidehandError
 from core.events import NOT_PERSISTED, ApprovalRequested, Event, TurnEnded
+from core.messages import decode_arguments
 from core.paths import escape_path, unescape_path
-from core.session import ApprovalDecision, Session
+from core.policy import ApprovalDecision, approval_options
+from core.session import Session
 from core.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -184,7 +187,7 @@ class McpTask:
             task_id=self.id,
             status=self.status,
             workspace=str(self.session.workspace),
-            task=self.prompt,
+            task=self.session.redact(self.prompt),
             model=self.session.settings.model,
             approval=self.approval,
             apply=self.apply,
@@ -207,7 +210,17 @@ class McpTask:
             next_seq=self.events[-1].seq if self.events else -1,
             pending_approvals=[
                 PendingApproval(
-                    call_id=a.call_id, tool=a.tool, arguments=a.arguments, risk=a.risk, reason=a.reason
+                    call_id=a.call_id,
+                    tool=a.tool,
+                    arguments=a.arguments,
+                    risk=a.risk,
+                    reason=a.reason,
+                    options=[
+                        ApprovalChoice(
+                            scope=o.decision.scope if o.decision.allow else "reject", label=o.label
+                        )
+                        for o in approval_options(a.tool, decode_arguments(a.arguments), a.risk)
+                    ],
                 )
                 for a in self.pending.values()
             ],

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.errors import ConfigError
+from core.redaction import environment_secrets
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
 CondenserStrategy = Literal["auto", "none", "window", "masking", "summary"]
@@ -104,6 +105,15 @@ class Settings(BaseModel):
         None, description="hold /workspace in memory, of at most this size (e.g. 512m); for small projects"
     )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
+    sandbox_env: tuple[str, ...] = Field(
+        (), description="host environment variables passed into the sandbox (none by default)"
+    )
+
+    @field_validator("sandbox_env", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """`SIDEHAND_SANDBOX_ENV=NPM_TOKEN,GITHUB_TOKEN` (a config file gives a list)."""
+        return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
 
     @field_validator("sandbox_excludes", mode="before")
     @classmethod
@@ -113,7 +123,10 @@ class Settings(BaseModel):
         return value
 
     def secrets(self) -> list[str]:
-        return [self.api_key.get_secret_value()] if self.api_key else []
+        """Everything masked wherever Sidehand writes or shows text: the API key, and the values of
+        the environment's credential variables (core.redaction.environment_secrets)."""
+        own = [self.api_key.get_secret_value()] if self.api_key else []
+        return own + environment_secrets()
 
     def require_model(self) -> str:
         if not self.model:

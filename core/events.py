@@ -131,7 +131,9 @@ class ApprovalGranted(EventBase):
     source: Source = "user"
     call_id: str
     scope: ApprovalScope = "once"
-    pattern: str | None = None  # the command prefix or path a scoped approval covers
+    pattern: str | None = None  # the command prefix or path a scoped approval covers (the first)
+    patterns: tuple[str, ...] = ()  # every command prefix it covers (a line of several commands)
+    high_risk: bool = False  # the scoped approval covers high-risk actions too (said explicitly)
 
 
 class ApprovalRejected(EventBase):

@@ -23,7 +23,6 @@ from core.events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
-    ApprovalScope,
     Checkpoint,
     ContextItem,
     Event,
@@ -39,6 +38,7 @@ from core.host_watch import HostWatch
 from core.mirror import Follower, HostWatches, note_names, session_follower
 from core.output import OutputBudget
 from core.paths import escape_path
+from core.policy import ApprovalDecision as ApprovalDecision  # re-exported: `core.session` has always had it
 from core.policy import Policy, Verdict
 from core.protocols import LLM, EventSink, ExternalTools, ExternalToolsFactory, Sandbox, SandboxFactory
 from core.session_files import HostFollowed, SessionFiles
@@ -70,14 +70,6 @@ class RestoreReport:
     checkpoint: Checkpoint  # the one the restore made
     undo: str  # the checkpoint holding the state before the restore (restore it to undo)
     paths: list[str]  # files whose content in the sandbox changed
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    allow: bool
-    scope: ApprovalScope = "once"
-    pattern: str | None = None  # the command prefix or path a scoped approval covers
-    reason: str = ""
 
 
 class Session:
@@ -150,6 +142,7 @@ class Session:
                     self.store.outputs_dir(self.id),
                     self.settings.max_saved_output,
                     self.settings.max_session_outputs,
+                    redactor=self.log.redactor,
                 ),
                 condenser=condenser,
                 guide=self.guide,
@@ -162,7 +155,14 @@ class Session:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def redact(self, text: str) -> str:
+        """`text` with the session's secrets masked (for what a front shows that is not an event)."""
+        return self.log.redactor(text)
+
     def emit(self, event: Event) -> Event:
+        # The one point where events leave the core: secrets are masked here, before the log, the
+        # state (so the model never sees them) and every subscriber (the fronts, the CLI) get it.
+        event = self.log.redactor.event(event)
         persisted = event.kind not in NOT_PERSISTED
         stored = self.log.append(event) if persisted else event
         if persisted:
@@ -428,7 +428,15 @@ class Session:
         finally:
             self._approvals.pop(action.call_id, None)
         if decision.allow:
-            self.emit(ApprovalGranted(call_id=action.call_id, scope=decision.scope, pattern=decision.pattern))
+            self.emit(
+                ApprovalGranted(
+                    call_id=action.call_id,
+                    scope=decision.scope,
+                    pattern=decision.pattern,
+                    patterns=decision.patterns,
+                    high_risk=decision.high_risk,
+                )
+            )
         else:
             self.emit(ApprovalRejected(call_id=action.call_id, reason=decision.reason))
         self.emit(StateChanged(state="running"))

@@ -102,7 +102,9 @@ class State:
             case "approval_granted":
                 tool = self._asked.pop(event.call_id, None)
                 if tool is not None and event.scope != "once":
-                    self.grants.append(Grant(event.scope, tool, event.pattern))
+                    self.grants.append(
+                        Grant(event.scope, tool, event.pattern, event.high_risk, tuple(event.patterns))
+                    )
             case "approval_rejected":
                 self._asked.pop(event.call_id, None)
             case "workspace_delta":

@@ -342,6 +342,8 @@ class DockerSandboxFactory:
     Sidehand processes on this machine are removed then, once per process."""
 
     def __init__(self, settings: SandboxSettings | None = None, *, docker_client: Any = None) -> None:
+        """`settings.environment`: the sandbox's non-interactive defaults and the variables the user
+        asked to pass in (nothing from the host's environment gets in otherwise)."""
         self.settings = settings or SandboxSettings()
         self._client = docker_client
         self._owns_client = docker_client is None

@@ -92,15 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The servers own their options (argparse's REMAINDER would not pass leading --flags through).
-    if argv and argv[0] == "lsp":
-        from agent_lsp.cli import main as lsp_main
+    # The servers own their options (argparse's REMAINDER would not pass leading --flags through);
+    # `sidehand mcp -- --http` is `sidehand mcp --http` (the form MCP clients' configs often use).
+    if argv and argv[0] in ("lsp", "mcp"):
+        options = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        if argv[0] == "lsp":
+            from agent_lsp.cli import main as lsp_main
 
-        return lsp_main(argv[1:])
-    if argv and argv[0] == "mcp":
+            return lsp_main(options)
         from agent_mcp.cli import main as mcp_main
 
-        return mcp_main(argv[1:])
+        return mcp_main(options)
     args = build_parser().parse_args(argv)
     import asyncio
 
@@ -115,10 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" or (args.command == "sessions" and args.action == "resume"):
             return asyncio.run(run_task(args, redact))
         if args.command == "sessions":
-            return sessions_command(args)
+            code = sessions_command(args)
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+            return code
         if args.command == "sandbox":
             return sandbox_command(args)
     except SidehandError as exc:
         print(f"sidehand: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_went_away()
     return 2
+
+
+def _reader_went_away() -> int:
+    """`sidehand sessions list | head`: the reader closed the pipe. Nothing to say about it; stdout
+    is pointed at /dev/null so the interpreter's final flush does not complain either."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe

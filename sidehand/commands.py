@@ -17,10 +17,12 @@ from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
 from core.host_watch import HostWatch
+from core.messages import decode_arguments
 from core.paths import escape_path
+from core.policy import ApprovalDecision, approval_options
 from core.protocols import Sandbox
 from core.redaction import RedactSecrets
-from core.session import ApprovalDecision, Session
+from core.session import Session
 from core.sessions import SessionManager
 from sidehand.progress import ProgressPrinter
 
@@ -112,13 +114,24 @@ def _terminal_approver(session: Session) -> Any:
     return on_event
 
 
+KEYS = {"allow_once": "y", "allow_session": "s", "allow_always": "a", "reject": "n"}
+
+
 async def _ask(session: Session, event: ApprovalRequested) -> None:
-    sys.stderr.write(f"Allow {event.tool} {event.arguments}? [y]es once / [a]lways this session / [n]o: ")
+    """The same answers as in the editor: once, this session, always these commands (or edits under
+    this folder), or no. Anything else (or end of input) is no."""
+    options = approval_options(event.tool, decode_arguments(event.arguments), event.risk)
+    choices = " / ".join(f"[{KEYS[o.id]}] {o.label}" for o in options)
+    sys.stderr.write(f"Allow {event.tool} {event.arguments}?\n  {choices}: ")
     sys.stderr.flush()
     answer = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
-    decision = ApprovalDecision(
-        allow=answer in ("y", "yes", "a", "always"), scope="session" if answer.startswith("a") else "once"
-    )
+    if not sys.stdin.isatty():  # a terminal echoed the answer and its newline; a pipe did not
+        sys.stderr.write(f"{answer}\n")
+    chosen = next((o for o in options if answer in (KEYS[o.id], o.id)), None)
+    if chosen is None or not chosen.decision.allow:
+        decision = ApprovalDecision(allow=False, reason="rejected on the terminal")
+    else:
+        decision = chosen.decision
     with contextlib.suppress(SidehandError):
         session.decide(event.call_id, decision)
 

@@ -3,7 +3,9 @@ one place the fronts (CLI, language server, MCP server) construct those implemen
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 
 from core.config import Settings
@@ -15,8 +17,19 @@ def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_fact
     from sandbox.container import SandboxSettings
     from sandbox.docker_sandbox import DockerSandboxFactory
 
-    factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
+    sandbox_settings = SandboxSettings.from_settings(settings)
+    environment = {**sandbox_settings.environment, **passed_environment(settings)}
+    factory = DockerSandboxFactory(dataclasses.replace(sandbox_settings, environment=environment))
     return SessionManager(settings, factory, llm_factory, external_tools=McpToolsFactory())
+
+
+def passed_environment(settings: Settings) -> dict[str, str]:
+    """The host variables the user named in `sandbox_env`: the only ones the sandbox gets (its
+    shell starts from a fixed, non-interactive environment otherwise; no key ever gets in)."""
+    missing = [name for name in settings.sandbox_env if name not in os.environ]
+    if missing:
+        log.warning("sandbox_env names variables that are not set: %s", ", ".join(missing))
+    return {name: os.environ[name] for name in settings.sandbox_env if name in os.environ}
 
 
 log = logging.getLogger(__name__)

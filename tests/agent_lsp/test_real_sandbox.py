@@ -18,7 +18,7 @@ from lsprotocol import types
 from agent_lsp.protocol import to_plain
 from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
-from tests.agent_lsp.conftest import TIMEOUT, Editor, open_doc, start_editor, stop
+from tests.agent_lsp.conftest import TIMEOUT, Editor, lazy_command_capabilities, open_doc, start_editor, stop
 from tests.agent_lsp.test_code_actions_and_changes import apply_text_edits
 from tests.support.waits import eventually
 
@@ -38,6 +38,7 @@ async def real_editor(tmp_path: Path, model: ScriptedLLMServer) -> AsyncIterator
             "apiKey": "sk-test-not-a-real-key",
             "approvalMode": "never",
         },
+        capabilities=lazy_command_capabilities(),
         fakes=False,
     )
     try:

@@ -33,6 +33,7 @@ async def test_session_resources(client: Client, script: ScriptWriter) -> None:
         "sidehand://sessions/{session_id}/events",
         "sidehand://sessions/{session_id}/diff",
         "sidehand://sessions/{session_id}/transcript",
+        "sidehand://skills/{name}",
     }
 
     events = await read(client, f"sidehand://sessions/{task_id}/events")
