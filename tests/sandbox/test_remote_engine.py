@@ -25,8 +25,14 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def tls_env(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    bridges_before = _bridges()
     with tls_engine(tmp_path_factory.mktemp("tls-engine"), DEFAULT_IMAGE, docker_client) as env:
         yield env
+    assert _bridges() == bridges_before  # the local engine's docker0 is left alone
+
+
+def _bridges() -> set[str]:
+    return {p.name for p in Path("/sys/class/net").iterdir() if (p / "bridge").exists()}
 
 
 async def test_the_sandbox_over_tls(

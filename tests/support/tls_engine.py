@@ -110,6 +110,8 @@ def tls_engine(root: Path, image: str, source: Any) -> Iterator[dict[str, str]]:
     make_certificates(certs)
     port = _free_port()
     host = f"tcp://127.0.0.1:{port}"
+    bridge = f"sidehand{port}"
+    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
     log = (root / "dockerd.log").open("wb")
     daemon = subprocess.Popen(
         [
@@ -122,7 +124,8 @@ def tls_engine(root: Path, image: str, source: Any) -> Iterator[dict[str, str]]:
             "--tlscacert", str(certs / "ca.pem"),
             "--tlscert", str(certs / "server-cert.pem"),
             "--tlskey", str(certs / "server-key.pem"),
-            "--bridge=none", "--iptables=false", "--ip-masq=false",
+            # A bridge of its own: with --bridge=none, dockerd deletes docker0, the other engine's.
+            "--bridge", bridge, "--iptables=false", "--ip-masq=false",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -163,3 +166,4 @@ def tls_engine(root: Path, image: str, source: Any) -> Iterator[dict[str, str]]:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
         log.close()
+        subprocess.run(["ip", "link", "delete", bridge], check=False)
