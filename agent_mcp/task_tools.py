@@ -168,6 +168,24 @@ def _scoped(task: McpTask, call_id: str, allow: bool, scope: str, reason: str) -
 def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
+    async def start(
+        task: str,
+        workspace: str | None,
+        model: str | None,
+        approval: ApprovalMode,
+        apply: ApplyMode,
+        max_cost: float | None,
+        timeout: float | None,
+        ctx: Context[Any, Any],
+    ) -> McpTask | InputRequiredResult:
+        """A new task in the workspace (the client may first be asked for its roots)."""
+        try:
+            path = await app.workspace(workspace, ctx)
+        except InputNeeded as needed:
+            return needed.result
+        limits = TaskLimits(max_cost=max_cost, timeout=timeout)
+        return await app.tasks.start(path, task, model=model, approval=approval, apply=apply, limits=limits)
+
     @tool(server, title="Start a Sidehand task")
     async def start_task(
         task: TaskText,
@@ -182,14 +200,9 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         """Start the Sidehand agent on a task in a Docker sandbox mirroring the workspace. Returns at
         once with the task id: poll with get_task (it can wait up to 30 s), stop with cancel_task."""
         with tool_errors():
-            try:
-                path = await app.workspace(workspace, ctx)
-            except InputNeeded as needed:
-                return needed.result
-            limits = TaskLimits(max_cost=max_cost, timeout=timeout)
-            started = await app.tasks.start(
-                path, task, model=model, approval=approval, apply=apply, limits=limits
-            )
+            started = await start(task, workspace, model, approval, apply, max_cost, timeout, ctx)
+            if isinstance(started, InputRequiredResult):
+                return started
             _log_until_done(app, started, ctx)
             return result(started.report())
 
@@ -248,14 +261,10 @@ def register_task_tools(server: MCPServer[Any], app: SidehandApp) -> None:
                 started = app.tasks.get(str(state["task"]))
                 answered = _apply_answers(started, ctx, answered)
             else:
-                try:
-                    path = await app.workspace(workspace, ctx)
-                except InputNeeded as needed:
-                    return needed.result
-                limits = TaskLimits(max_cost=max_cost, timeout=timeout)
-                started = await app.tasks.start(
-                    path, task, model=model, approval=approval, apply=apply, limits=limits
-                )
+                begun = await start(task, workspace, model, approval, apply, max_cost, timeout, ctx)
+                if isinstance(begun, InputRequiredResult):
+                    return begun
+                started = begun
         request_id = ctx.request_context.request_id
         logger = TaskLogger(started.id, ctx.session, app.log_level, request_id, modern=is_modern(ctx))
         unsubscribe = started.session.subscribe(logger)

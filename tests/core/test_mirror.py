@@ -164,3 +164,20 @@ async def test_the_mirror_can_be_turned_off(world: World) -> None:
     await asyncio.sleep(0.3)
     assert await box.read_file("a.txt") == b"a\n"
     await session.close()
+
+
+async def test_symlinks_and_files_over_the_limit_are_not_followed(world: World, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not yours\n")
+    session = await world.manager(sandbox_max_file_size=1000).create(world.workspace)
+    await session.sandbox()
+    box = world.sandboxes[-1]
+    (world.workspace / "linked").symlink_to(outside)  # a folder link: nothing below it is read
+    (world.workspace / "link.txt").symlink_to(outside / "secret.txt")
+    (world.workspace / "big.bin").write_bytes(b"x" * 5000)
+    (outside / "secret.txt").write_text("changed, still not yours\n")
+    (world.workspace / "marker").write_text("m\n")
+    await eventually(has(box, "marker", b"m\n"))
+    assert not [p for p in box.files if "secret" in p or "link" in p or "big.bin" in p]
+    await session.close()
