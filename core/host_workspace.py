@@ -13,15 +13,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from core.errors import UnsafePathError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_NAME = re.compile(r"\.(.*)\.sidehand-[0-9a-f]{12}\.tmp", re.S)  # group 1: the target's name
 
 
 def check_relative(rel: str, *, writing: bool = False) -> tuple[str, ...]:
@@ -141,6 +143,29 @@ class HostWorkspace:
         except OSError as exc:
             raise self._refusal(rel, exc) from exc
 
+    def remove_temp_files(self, rels: Iterable[str]) -> int:
+        """Remove the temporary files that writes of `rels` left beside them when their process
+        was killed mid-write; the number removed. Only regular files at this module's temp names
+        go; a folder that cannot be entered safely is left alone."""
+        by_folder: dict[tuple[str, ...], set[str]] = {}
+        for rel in rels:
+            try:
+                parts = check_relative(rel, writing=True)
+            except UnsafePathError:
+                continue  # never written either
+            by_folder.setdefault(parts[:-1], set()).add(parts[-1][:100])
+        removed = 0
+        for folder_parts, names in by_folder.items():
+            with contextlib.suppress(OSError), self._folder(folder_parts, create=False) as folder:
+                for entry in os.listdir(folder):
+                    found = _TEMP_NAME.fullmatch(entry)
+                    if not found or found.group(1) not in names:
+                        continue
+                    if stat.S_ISREG(os.stat(entry, dir_fd=folder, follow_symlinks=False).st_mode):
+                        os.unlink(entry, dir_fd=folder)
+                        removed += 1
+        return removed
+
     # ---- walking -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _folder(self, parts: tuple[str, ...], *, create: bool) -> Iterator[int]:
@@ -180,7 +205,7 @@ class HostWorkspace:
         """A new file at a random name beside the target, opened for writing. Created exclusively
         and without following a symlink: whatever already sits at a name is never written."""
         for _ in range(8):
-            temp = f".{name[:100]}.sidehand-{secrets.token_hex(6)}.tmp"
+            temp = f".{name[:100]}.sidehand-{secrets.token_hex(6)}.tmp"  # see _TEMP_NAME
             try:
                 return temp, os.open(temp, _NEW_FILE_FLAGS, mode, dir_fd=folder)
             except FileExistsError:
