@@ -97,21 +97,21 @@ class SandboxRegistry:
             )
         return box
 
-    async def _context(self, box: OpenSandbox) -> ToolContext:
+    async def _context(self, box: OpenSandbox, command_timeout: float | None = None) -> ToolContext:
+        # An MCP client's call waits for its command (no early return): `timeout` kills it.
         return ToolContext(
             sandbox=await box.session.sandbox(),
             outputs=box.outputs,
             call_id=f"mcp-{secrets.token_hex(6)}",
-            command_timeout=self.settings.command_timeout,
+            command_timeout=command_timeout or self.settings.command_timeout,
             edit_history=box.edit_history,
+            quiet_timeout=None,
         )
 
     async def run(self, sandbox_id: str, command: str, timeout: float | None) -> CommandOutput:
         box = self.get(sandbox_id)
         async with box.lock:
-            obs = await self._bash.execute(
-                BashParams(command=command, timeout=timeout), await self._context(box)
-            )
+            obs = await self._bash.execute(BashParams(command=command), await self._context(box, timeout))
             await box.session.files.record()
         note = box.session.take_sandbox_note()  # it was stopped while idle and started again
         return CommandOutput(

@@ -27,7 +27,7 @@ from bench.llm_client import BENCH_MODEL, STREAM_CHUNKS, measure_stream, raw_htt
 from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
-from core.protocols import LLM, CommandResult, Sandbox, TextSink
+from core.protocols import LLM, CommandResult, Sandbox, TextSink, Wait
 from core.sessions import SessionManager, default_llm_factory
 from sandbox.docker_sandbox import DockerSandboxFactory
 
@@ -59,10 +59,15 @@ class TimedSandbox:
         self.runs: list[float] = []
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        output_file: OutputFile | None = None,
+        wait: Wait | None = None,
     ) -> CommandResult:
         start = time.perf_counter()
-        result = await self.inner.run(command, timeout=timeout, output_file=output_file)
+        result = await self.inner.run(command, timeout=timeout, output_file=output_file, wait=wait)
         self.runs.append(time.perf_counter() - start)
         return result
 

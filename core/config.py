@@ -44,7 +44,10 @@ class Settings(BaseModel):
     cpus: float = Field(DEFAULT_CPUS, gt=0)
     pids_limit: int = Field(DEFAULT_PIDS_LIMIT, gt=0)
     max_iterations: int = Field(100, gt=0)
-    command_timeout: float = Field(120.0, gt=0)
+    command_timeout: float = Field(600.0, gt=0, description="seconds a command may run before it is killed")
+    command_quiet_timeout: float = Field(
+        10.0, gt=0, description="a bash call returns once its command printed nothing for this long"
+    )
     output_limit: int = Field(DEFAULT_OUTPUT_LIMIT, ge=1000)
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)

@@ -79,7 +79,7 @@ class Controller:
         self.outputs = outputs
         self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
         self.edit_history: dict[str, list[bytes | None]] = {}
-        self._specs = [t.spec() for t in tools.values()]
+        self._specs = [t.spec_for(settings) for t in tools.values()]
         self._system = ChatMessage(role="system", content=SYSTEM_PROMPT)
 
     async def run_turn(self) -> TurnOutcome:
@@ -160,6 +160,7 @@ class Controller:
             call_id=action.call_id,
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,
+            quiet_timeout=self.settings.command_quiet_timeout,
         )
         note = self.sandbox_note()
         self.emit(ToolStarted(call_id=action.call_id))

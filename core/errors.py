@@ -50,6 +50,29 @@ class SandboxError(SidehandError):
     """The sandbox could not be started or stopped working."""
 
 
+class SandboxCrowdedError(SandboxError):
+    """The sandbox is at its process limit (a fork bomb, a runaway job): nothing new can start."""
+
+
+class CommandRunningError(SandboxError):
+    """A command is still running in the shell (or, with `command` None, none is)."""
+
+    def __init__(self, message: str, command: str | None = None, elapsed: float = 0.0) -> None:
+        super().__init__(message)
+        self.command = command
+        self.elapsed = elapsed
+
+
+class FileTooLargeError(OSError):
+    """A file holds more bytes than the caller will read."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"{path} holds {size} bytes, more than {limit}")
+        self.path = path
+        self.size = size
+        self.limit = limit
+
+
 class SessionError(SidehandError):
     """A session API call does not fit the session's state (a closed session, an empty prompt, ...)."""
 

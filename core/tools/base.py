@@ -3,13 +3,13 @@ and an async `execute` that turns validated parameters into an Observation."""
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.config import Settings
 from core.messages import ToolCall, ToolSpec
 from core.output import OutputBudget
 from core.protocols import Sandbox
@@ -37,9 +37,12 @@ class ToolContext:
     sandbox: Sandbox
     outputs: OutputBudget  # where (and how much of) a command's full output is kept when it is cut
     call_id: str
-    command_timeout: float
+    command_timeout: float  # seconds a command may run before it is killed
     # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)
     edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
+    # a call returns once its command printed nothing for this long (the command runs on); None:
+    # a call waits for its command to end (or be killed at command_timeout)
+    quiet_timeout: float | None = 10.0
 
 
 class Tool:
@@ -48,15 +51,14 @@ class Tool:
     params: ClassVar[type[Params]]
 
     @classmethod
-    @functools.cache
     def spec(cls) -> ToolSpec:
-        """What the model is told of the tool. Made once per tool class (building the JSON schema
-        takes milliseconds, and every session asks)."""
-        schema = cls.params.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        return ToolSpec(name=cls.name, description=cls.description, parameters=schema)
+        """What the model is told of the tool, with the default settings."""
+        return _spec(cls, cls.description)
+
+    def spec_for(self, settings: Settings) -> ToolSpec:
+        """What the model is told of the tool under these settings (a tool whose description
+        states a setting says it here)."""
+        return self.spec()
 
     def title(self, params: Params) -> str:
         """A one-line label for the action, shown in the editor and the terminal."""
@@ -64,6 +66,26 @@ class Tool:
 
     async def execute(self, params: Params, ctx: ToolContext) -> Observation:
         raise NotImplementedError
+
+
+_SPECS: dict[tuple[str, str], ToolSpec] = {}
+
+
+def _spec(tool: type[Tool], description: str) -> ToolSpec:
+    """Made once per tool and description: building the JSON schema takes milliseconds, and every
+    session asks."""
+    key = (f"{tool.__module__}.{tool.__qualname__}", description)
+    if (found := _SPECS.get(key)) is None:
+        schema = tool.params.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        found = _SPECS[key] = ToolSpec(name=tool.name, description=description, parameters=schema)
+    return found
+
+
+def tool_spec(tool: type[Tool], description: str) -> ToolSpec:
+    return _spec(tool, description)
 
 
 class ToolCallError(Exception):
