@@ -14,7 +14,7 @@ from core.errors import CommandRunningError
 from core.output import OutputFile
 from core.protocols import MAX_COMMAND_BYTES, Wait
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
-from tests.support.waits import wait_for_path
+from tests.support.waits import wait_for_command_end
 
 pytestmark = pytest.mark.docker
 
@@ -95,11 +95,9 @@ async def test_ctrl_c_reaches_the_program_as_sigint(sandbox: DockerSandbox) -> N
 
 
 async def test_a_command_that_ends_between_calls_is_reported_with_the_next(sandbox: DockerSandbox) -> None:
-    first = await sandbox.run(
-        "sleep 0.6; echo late; touch /tmp/sidehand/ended; (exit 3)", wait=Wait(quiet=0.2)
-    )
+    first = await sandbox.run("sleep 0.6; echo late; (exit 3)", wait=Wait(quiet=0.2))
     assert first.running
-    await wait_for_path(sandbox, "/tmp/sidehand/ended")  # the command's last act, seen by the file channel
+    await wait_for_command_end(sandbox)
     second = await sandbox.run("echo second")
     assert second.output == "second\n"
     assert second.previous is not None
