@@ -39,7 +39,7 @@ if [ -d "$p" ]; then st=EISDIR
 elif [ ! -e "$p" ]; then st=ENOENT
 elif [ ! -r "$p" ]; then st=EACCES
 else
-  n=$(wc -c <"$p" 2>/dev/null </dev/null) || n=-1
+  n=$(wc -c <"$p" 2>/dev/null) || n=-1
   if [ "$n" -gt {limit} ]; then st=EFBIG; printf %s "$n"
   elif cat "$p" 2>/dev/null </dev/null; then st=OK
   else st=EIO; fi
