@@ -46,6 +46,7 @@ ENDED: dict[str, TaskStatus] = {
     "max_iterations": "max_iterations",
     "budget": "budget",
     "interrupted": "interrupted",
+    "empty_reply": "empty_reply",
 }
 
 

@@ -49,6 +49,9 @@ class TimedLLM:
         self.calls.append((start, time.perf_counter(), list(messages), list(tools)))
         return reply
 
+    async def supports_tools(self) -> bool | None:
+        return await self.inner.supports_tools()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

@@ -23,6 +23,15 @@ def estimate_tokens(message: ChatMessage) -> int:
     return size // CHARS_PER_TOKEN + 4
 
 
+def window_budget(prompt_token_budget: int, context_window: int | None, fixed_tokens: int) -> int:
+    """Tokens the conversation may take: the prompt budget, and within the model's context window
+    what the system prompt and tools (`fixed_tokens`) and room for the reply leave."""
+    if context_window is None:
+        return prompt_token_budget
+    reply_room = min(4096, context_window // 4)
+    return max(1000, min(prompt_token_budget, context_window - fixed_tokens - reply_room))
+
+
 class BoundedWindow:
     def __init__(self, token_budget: int) -> None:
         self.token_budget = token_budget

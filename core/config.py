@@ -13,9 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from core.errors import ConfigError
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
+ToolCallMode = Literal["auto", "native", "text"]
 ENV_PREFIX = "SIDEHAND_"
 # Sandbox defaults, for Settings and for the sandbox modules alike (one source).
-DEFAULT_IMAGE = "sidehand/base:bookworm"
+DEFAULT_IMAGE = "sidehand/base:bookworm-2"
+# What the default image holds (sandbox/image.py installs it; a test checks each tool is there):
+# the system prompt tells the model.
+DEFAULT_IMAGE_TOOLS = (
+    "bash, coreutils, python3 with pip, venv and pytest, git, ripgrep (rg), curl, patch and procps"
+)
 DEFAULT_MEMORY = "4g"
 DEFAULT_CPUS = 2.0
 DEFAULT_PIDS_LIMIT = 1024
@@ -29,6 +35,24 @@ def _data_home() -> Path:
 def default_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(base) / "sidehand" / "config.toml"
+
+
+class ModelProfile(BaseModel):
+    """What Sidehand should know of one model, as a `[models."NAME"]` table in the config file
+    (NAME as in `model`). Each value may also be set for whatever model is used, at the top level
+    or as SIDEHAND_<NAME> (prices only in a table); there they win over the table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool_calls: ToolCallMode | None = Field(
+        None, description="native (the API's tool calling), text (described in the prompt), auto"
+    )
+    context_window: int | None = Field(None, ge=1024, description="tokens the model takes in a request")
+    input_price: float | None = Field(None, ge=0, description="USD per million prompt tokens")
+    output_price: float | None = Field(None, ge=0, description="USD per million completion tokens")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
 
 
 class Settings(BaseModel):
@@ -65,6 +89,19 @@ class Settings(BaseModel):
         900.0, ge=0, description="stop a session's sandbox after this many seconds unused (0: never)"
     )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
+    # The model's profile: per model in `models`, or for whatever model at the top level.
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+    tool_calls: ToolCallMode | None = None
+    context_window: int | None = Field(None, ge=1024)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+
+    def profile(self) -> ModelProfile:
+        """The model's profile: its `models` table, with the top-level values that are set."""
+        table = self.models.get(self.model or "", ModelProfile())
+        top = {k: getattr(self, k) for k in ModelProfile.model_fields if k in type(self).model_fields}
+        return table.model_copy(update={k: v for k, v in top.items() if v is not None})
 
     def secrets(self) -> list[str]:
         return [self.api_key.get_secret_value()] if self.api_key else []
@@ -82,6 +119,8 @@ class Settings(BaseModel):
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in Settings.model_fields:
+        if name == "models":  # tables live in the config file
+            continue
         value = environ.get(ENV_PREFIX + name.upper())
         if value not in (None, ""):
             out[name] = value

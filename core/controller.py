@@ -13,13 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from core.condenser import BoundedWindow
+from core.condenser import CHARS_PER_TOKEN, BoundedWindow, window_budget
 from core.config import Settings
 from core.errors import LLMError
 from core.events import (
     AgentMessage,
     AgentMessageChunk,
     Event,
+    ReplyNotice,
     StopReason,
     ToolCallEvent,
     ToolResultEvent,
@@ -29,9 +30,10 @@ from core.events import (
 from core.messages import ChatMessage, ToolCall
 from core.output import OutputBudget
 from core.policy import Policy, Verdict
-from core.prompts import SYSTEM_PROMPT
+from core.prompts import system_prompt
 from core.protocols import LLM, Condenser, Sandbox
 from core.state import State
+from core.tool_protocol import ToolProtocol
 from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
 
 log = logging.getLogger(__name__)
@@ -77,35 +79,52 @@ class Controller:
         self.after_tool = after_tool
         self.sandbox_note = sandbox_note
         self.outputs = outputs
-        self.condenser = condenser or BoundedWindow(settings.prompt_token_budget)
         self.edit_history: dict[str, list[bytes | None]] = {}
         self._specs = [t.spec_for(settings) for t in tools.values()]
-        self._system = ChatMessage(role="system", content=SYSTEM_PROMPT)
+        self._system = ChatMessage(role="system", content=system_prompt(settings))
+        profile = settings.profile()
+        self.tool_protocol = ToolProtocol(profile.tool_calls or "auto", self._system, self._specs, tools)
+        fixed = (
+            len(self._system.content or "") + len(str([s.parameters for s in self._specs]))
+        ) // CHARS_PER_TOKEN
+        budget = window_budget(settings.prompt_token_budget, profile.context_window, fixed)
+        self.condenser = condenser or BoundedWindow(budget)
+        self._call_ids = {c.id for m in state.messages for c in m.tool_calls}
 
     async def run_turn(self) -> TurnOutcome:
         """Steps until the agent finishes, a limit is hit, or an error stops it. Cancellation
         (task.cancel) propagates; the session records it."""
-        for iteration in range(1, self.settings.max_iterations + 1):
+        protocol = self.tool_protocol
+        if protocol.needs_consulting:
+            await protocol.consult(await self.llm.supports_tools())
+        iteration = 0
+        while iteration < self.settings.max_iterations:
+            iteration += 1
             if (budget := self.settings.max_budget) is not None and self.state.usage.cost >= budget:
                 return TurnOutcome("budget", f"the session's budget of ${budget:g} is spent", iteration - 1)
+            messages, specs = protocol.request(self.condenser.condense(self.state.messages))
             try:
-                reply = await self.llm.complete(
-                    [self._system, *self.condenser.condense(self.state.messages)],
-                    self._specs,
-                    on_text=self._stream,
-                )
+                reply = await self.llm.complete(messages, specs, on_text=self._stream)
             except LLMError as exc:
+                if protocol.refused(exc):  # the server takes no tools: the same step, in text mode
+                    iteration -= 1
+                    continue
                 return TurnOutcome("error", str(exc), iteration)
             self.emit(
                 UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model)
             )
-            if reply.text:
-                self.emit(AgentMessage(text=reply.text))
-            if not reply.tool_calls:
-                return TurnOutcome("end_turn", reply.text or "", iteration)
-            finished = await self._run_calls(reply.tool_calls)
-            if finished is not None:
-                return TurnOutcome("end_turn", finished, iteration)
+            reading = protocol.read(reply, self._call_ids)
+            if reading.text:
+                self.emit(AgentMessage(text=reading.text))
+            if reading.calls:
+                if (finished := await self._run_calls(reading.calls)) is not None:
+                    return TurnOutcome("end_turn", finished, iteration)
+            elif reading.notice is not None:
+                self.emit(ReplyNotice(text=reading.notice))
+            elif reading.empty_again:
+                return TurnOutcome("empty_reply", "the model replied with nothing, twice in a row", iteration)
+            else:
+                return TurnOutcome("end_turn", reading.text or "", iteration)
         return TurnOutcome(
             "max_iterations",
             f"stopped after {self.settings.max_iterations} steps",

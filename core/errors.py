@@ -46,6 +46,11 @@ class LLMContextWindowError(LLMBadRequestError):
     pass
 
 
+class LLMToolsUnsupportedError(LLMBadRequestError):
+    """The server takes no tools in a request (llama.cpp without --jinja, an Ollama model without
+    tool support): the tools must be described in the prompt instead."""
+
+
 class SandboxError(SidehandError):
     """The sandbox could not be started or stopped working."""
 

@@ -16,7 +16,10 @@ from core.messages import Usage
 Source = Literal["user", "agent", "environment", "system"]
 # `stuck` is produced by the stuck detector (the agent issue): the fronts already map it.
 # `interrupted`: the process was told to stop (SIGTERM), or died, during the turn.
-StopReason = Literal["end_turn", "cancelled", "max_iterations", "budget", "error", "stuck", "interrupted"]
+# `empty_reply`: the model replied with nothing twice in a row (after a nudge).
+StopReason = Literal[
+    "end_turn", "cancelled", "max_iterations", "budget", "error", "stuck", "interrupted", "empty_reply"
+]
 SessionStatus = Literal[
     "idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck", "interrupted"
 ]
@@ -66,6 +69,15 @@ class AgentMessageChunk(EventBase):
 
     kind: Literal["agent_message_chunk"] = "agent_message_chunk"
     source: Source = "agent"
+    text: str
+
+
+class ReplyNotice(EventBase):
+    """Sidehand's answer to a model reply it could not act on (an unreadable tool call, a JSON
+    object naming no tool, an empty reply): sent to the model as a user message; the turn goes on."""
+
+    kind: Literal["reply_notice"] = "reply_notice"
+    source: Source = "system"
     text: str
 
 
@@ -237,6 +249,7 @@ Event = Annotated[
     UserMessage
     | AgentMessage
     | AgentMessageChunk
+    | ReplyNotice
     | ToolCallEvent
     | ToolStarted
     | ToolResultEvent

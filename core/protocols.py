@@ -180,6 +180,11 @@ class LLM(Protocol):
         on_text: TextSink | None = None,
     ) -> LLMReply: ...
 
+    async def supports_tools(self) -> bool | None:
+        """Whether the model takes tools natively, as far as is known without a call (litellm's
+        model information); None: unknown."""
+        ...
+
     async def aclose(self) -> None:
         """Close pooled connections to the model server."""
         ...

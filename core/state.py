@@ -51,6 +51,8 @@ class State:
                     self.title = event.text.strip().splitlines()[0][:80]
             case "agent_message":
                 self.messages.append(ChatMessage(role="assistant", content=event.text))
+            case "reply_notice":
+                self.messages.append(ChatMessage(role="user", content=event.text))
             case "tool_call":
                 self._add_tool_call(event)
             case "tool_result":

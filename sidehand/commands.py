@@ -29,6 +29,7 @@ EXIT_CODES = {
     "error": 1,
     "stuck": 5,
     "interrupted": 143,  # SIGTERM's conventional status
+    "empty_reply": 6,  # the model replied with nothing, twice in a row
 }
 
 

@@ -13,6 +13,7 @@ from core.config import Settings
 from core.messages import ToolCall, ToolSpec
 from core.output import OutputBudget
 from core.protocols import Sandbox
+from core.tool_calls import decode_object, normalize
 
 
 class Params(BaseModel):
@@ -93,22 +94,27 @@ class ToolCallError(Exception):
 
 
 def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
-    tool = tools.get(call.name)
-    if tool is None:
-        raise ToolCallError(f"Unknown tool {call.name!r}. Available tools: {', '.join(sorted(tools))}.")
+    """The tool and its validated parameters, after forgiving what models commonly get wrong
+    (core.tool_calls); ToolCallError says what is still wrong, for the model."""
     try:
-        raw: Any = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError as exc:
+        raw: Any = decode_object(call.arguments or "{}")
+    except ValueError as exc:
+        where = f" at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise ToolCallError(
-            f"The arguments of tool {call.name!r} are not valid JSON ({exc.msg} at position {exc.pos}). "
+            f"The arguments of tool {call.name!r} are not valid JSON ({detail}{where}). "
             "Send the arguments as one JSON object."
         ) from exc
     if not isinstance(raw, dict):
         raise ToolCallError(
             f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}."
         )
+    name, arguments = normalize(call.name, raw, tools)
+    tool = tools.get(name)
+    if tool is None:
+        raise ToolCallError(f"Unknown tool {call.name!r}. Available tools: {', '.join(sorted(tools))}.")
     try:
-        return tool, tool.params.model_validate(raw)
+        return tool, tool.params.model_validate(arguments)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -118,4 +124,4 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
                 if err["type"] == "missing"
                 else f"{where}: {err['msg']}"
             )
-        raise ToolCallError(f"Invalid arguments for tool {call.name!r}: {'; '.join(problems)}.") from exc
+        raise ToolCallError(f"Invalid arguments for tool {name!r}: {'; '.join(problems)}.") from exc
