@@ -79,7 +79,8 @@ class _Reader:
             self._whole_reply_object()
         if not self.found and self.problem is None and "<tool_response>" in self.text:
             self.problem = (
-                "it repeats a <tool_response> block: tool results come from Sidehand, after your call"
+                "it repeats a <tool_response> block (results come from Sidehand after each call, "
+                "they are not to be written)"
             )
         if self.found:
             for wrapper in _WRAPPERS.finditer(self.text):

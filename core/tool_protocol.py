@@ -46,7 +46,8 @@ To call a tool, write a JSON object with the tool's name and its arguments insid
 You may call several tools in one reply, each in its own tags. The results come back in the next
 message, inside <tool_response></tool_response> tags. When the task is done, call `finish`."""
 
-CALL_FORMAT = '{"name": "bash", "arguments": {"command": "ls -la"}}'
+# How a call looks, in a notice: no command a model could copy and run by mistake.
+CALL_FORMAT = '{"name": <tool name>, "arguments": {<argument name>: <value>, ...}}'
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class ToolProtocol:
         self._rendered: dict[tuple[int, ...], tuple[tuple[ChatMessage, ...], ChatMessage]] = {}
         self._empty_replies = 0
         self._consulted = False
+        self._task = ""  # the user's latest request, to remind a model that lost its way
+        self._said: set[str] = set()  # the notices given (user messages, but not the user's)
 
     async def consult(self, supports_tools: bool | None) -> None:
         """litellm's word on the model, once, for `auto`."""
@@ -88,6 +91,14 @@ class ToolProtocol:
 
     def request(self, messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], list[ToolSpec]]:
         """The messages and tools to send, the system prompt first."""
+        self._task = next(
+            (
+                m.content
+                for m in reversed(messages)
+                if m.role == "user" and m.content and m.content not in self._said
+            ),
+            "",
+        )
         if self.native is False:
             return [self._text_system, *self._render(messages)], []
         return [self._system, *messages], self._specs
@@ -120,14 +131,18 @@ class ToolProtocol:
             return Reading(found.prose or None, tuple(with_fresh_ids(calls, used_ids)))
         if found.problem is not None:
             self._empty_replies = 0
-            return Reading(reply.text, notice=_unreadable(found.problem, self._tools))
+            return Reading(reply.text, notice=self._say(_unreadable(found.problem, self._tools)))
         if not (reply.text or "").strip():
             self._empty_replies += 1
             if self._empty_replies > 1:
                 return Reading(None, empty_again=True)
-            return Reading(None, notice=EMPTY_REPLY)
+            return Reading(None, notice=self._say(_empty_reply(self._task)))
         self._empty_replies = 0
         return Reading(reply.text)
+
+    def _say(self, notice: str) -> str:
+        self._said.add(notice)
+        return notice
 
     def _set_native(self, native: bool, why: str) -> None:
         self.native = native
@@ -164,6 +179,13 @@ EMPTY_REPLY = (
 )
 
 
+def _empty_reply(task: str) -> str:
+    if not task or task.startswith("<tool_response>"):
+        return EMPTY_REPLY
+    brief = task if len(task) <= 500 else task[:500] + "…"
+    return f"{EMPTY_REPLY} The task was:\n{brief}"
+
+
 def text_protocol(specs: Sequence[ToolSpec]) -> str:
     """The system prompt's description of the tools and the call format, for text mode."""
     tools = "\n".join(
@@ -195,7 +217,7 @@ def _json(arguments: dict[str, Any] | str) -> str:
 
 def _unreadable(problem: str, tools: Mapping[str, Any]) -> str:
     return (
-        f"Your last reply was not acted on: {problem}. To call a tool, write a JSON object with the "
-        f"tool's name and its arguments, for example {CALL_FORMAT}. The tools are: "
-        f"{', '.join(sorted(tools))}. When the task is done, call `finish` with a summary."
+        f"Your last reply was not acted on: {problem}. Decide your next step: to call a tool, write "
+        f"one JSON object {CALL_FORMAT}, where the tools are {', '.join(sorted(tools))}. When the "
+        "task is done, call `finish` with a summary."
     )

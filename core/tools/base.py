@@ -89,6 +89,25 @@ def tool_spec(tool: type[Tool], description: str) -> ToolSpec:
     return _spec(tool, description)
 
 
+def _single_text_argument(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params] | None:
+    """A tool with one required text argument, given that text instead of a JSON object (a small
+    model wrote `{"name": "think", "arguments": "I should ..."}`): the text is that argument. Not
+    for text that was meant as JSON (broken JSON is reported, never run as a command)."""
+    if call.arguments.lstrip().startswith(("{", "[")):
+        return None
+    name, _ = normalize(call.name, {}, tools)
+    tool = tools.get(name)
+    if tool is None:
+        return None
+    required = [k for k, f in tool.params.model_fields.items() if f.is_required()]
+    if len(required) != 1 or tool.params.model_fields[required[0]].annotation is not str:
+        return None
+    try:
+        return tool, tool.params.model_validate({required[0]: call.arguments})
+    except ValidationError:
+        return None
+
+
 class ToolCallError(Exception):
     """The model's tool call cannot be run; the message goes back to the model as an observation."""
 
@@ -99,6 +118,8 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
     try:
         raw: Any = decode_object(call.arguments or "{}")
     except ValueError as exc:
+        if (single := _single_text_argument(call, tools)) is not None:
+            return single
         where = f" at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise ToolCallError(

@@ -30,6 +30,7 @@ MAX_VIEW_CHARS = 40_000
 MAX_LISTING_CHARS = 16_000
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ECHO_CHARS = 1_000  # of an old_str quoted back in an error
+SHOW_WHOLE_CHARS = 4_000  # a file no longer than this is shown when old_str matches nothing in it
 
 
 class EditorParams(Params):
@@ -315,4 +316,8 @@ def _no_match(path: str, text: str, old_str: str, exact: int) -> str:
             f" The most similar text is at lines {first}-{first + len(lines) - 1}:\n"
             f"{numbered(lines, first)}\nCopy old_str from the file exactly (view it first if needed)."
         )
+    elif len(text) <= SHOW_WHOLE_CHARS:  # small: show it (the model would have to view it next)
+        message += f" Here is the whole file:\n{numbered(split_lines(text))}\nCopy old_str from it exactly."
+    else:
+        message += f" View {path} first and copy old_str from it exactly."
     return message

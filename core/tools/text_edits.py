@@ -101,9 +101,13 @@ def _trim_newlines(text: str, leading: int, trailing: int) -> str:
 
 
 def occurrence_lines(text: str, needle: str) -> list[int]:
-    lines, start = [], 0
+    """The numbers of the lines where `needle` occurs (each line once)."""
+    lines: list[int] = []
+    start = 0
     while (index := text.find(needle, start)) != -1:
-        lines.append(text.count("\n", 0, index) + 1)
+        line = text.count("\n", 0, index) + 1
+        if not lines or lines[-1] != line:
+            lines.append(line)
         start = index + 1
     return lines
 

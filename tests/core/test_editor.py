@@ -99,6 +99,11 @@ async def test_str_replace_no_match(sandbox: InMemorySandbox, tmp_path: Path) ->
         "No replacement was performed, old_str `return 3` did not appear verbatim in /workspace/app.py."
     )
     assert "The most similar text is at lines 2-2:\n     2\t    return 1\n" in obs.output
+    unlike = await edit(
+        sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="-1", new_str="5"
+    )
+    # nothing alike, and the file is small: it is shown (the model would have to view it next)
+    assert "Here is the whole file:\n     1\tdef f():\n     2\t    return 1\n" in unlike.output
 
 
 async def test_str_replace_multiple_matches_names_lines(sandbox: InMemorySandbox, tmp_path: Path) -> None:

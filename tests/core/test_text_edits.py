@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from core.tools.text_edits import Text, closest_region, find_unique, insert_lines, numbered, split_lines
+from core.tools.text_edits import (
+    Text,
+    closest_region,
+    find_unique,
+    insert_lines,
+    numbered,
+    occurrence_lines,
+    split_lines,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,3 +97,7 @@ def test_the_closest_region_is_found() -> None:
     assert (first, lines) == (201, ["def area(w, h):", "    return w * h"])
     assert closest_region(text, "something else entirely, unlike anything here at all") is None
     assert closest_region("", "x") is None
+
+
+def test_occurrences_name_each_line_once() -> None:
+    assert occurrence_lines("area\nx\nhas area(area)\n", "area") == [1, 3]

@@ -11,6 +11,7 @@ from core.messages import ToolCall
 from core.tool_calls import normalize_call, with_fresh_ids
 from core.tools import ToolCallError, default_tools, parse_call
 from core.tools.bash import BashParams
+from core.tools.basic import FinishParams, ThinkParams
 from core.tools.editor import EditorParams
 
 TOOLS = default_tools()
@@ -83,6 +84,13 @@ def test_lenient_json() -> None:
         parsed("bash", '{"command": "ls"')
     with pytest.raises(ToolCallError, match="must be a JSON object"):
         parsed("bash", "[1, 2]")
+    # a one-argument tool given its text instead of an object; broken JSON is never run
+    assert parsed("think", "I should look first")[1] == ThinkParams(thought="I should look first")
+    assert parsed("finish", "All done.") == ("finish", FinishParams(message="All done."))
+    with pytest.raises(ToolCallError, match="not valid JSON"):
+        parsed("bash", '{"command": "rm -rf build"')
+    with pytest.raises(ToolCallError, match="not valid JSON"):
+        parsed("editor", "view /workspace")  # two required arguments: no guess
     with pytest.raises(ToolCallError, match="Unknown tool 'edit'"):
         parsed("edit", {"command": "str_replace"})
     with pytest.raises(ToolCallError, match="missing required argument 'path'"):

@@ -145,7 +145,7 @@ async def test_an_unreadable_call_is_answered_and_the_turn_goes_on(tmp_path: Pat
     end = await session.prompt("Run the tests")
     assert (end.stop_reason, end.message, end.iterations) == ("end_turn", "done", 2)
     (notice,) = events_of(session, ReplyNotice)
-    assert "names no tool" in notice.text and '{"name": "bash"' in notice.text
+    assert "names no tool" in notice.text and '{"name": <tool name>' in notice.text
     assert llm.requests[1][-1] == ChatMessage(role="user", content=notice.text)
     await manager.aclose()
 
@@ -158,7 +158,8 @@ async def test_an_empty_reply_is_nudged_once_then_ends_the_turn(tmp_path: Path) 
     end = await session.prompt("go")
     assert end.stop_reason == "empty_reply" and "nothing, twice in a row" in end.message
     notices = events_of(session, ReplyNotice)
-    assert [n.text for n in notices] == [EMPTY_REPLY, EMPTY_REPLY]  # nudged again after a real step
+    # nudged again after a real step; the task is restated (a small model lost its way)
+    assert [n.text for n in notices] == [f"{EMPTY_REPLY} The task was:\ngo"] * 2
     assert session.state.status == "idle"
     await manager.aclose()
 
