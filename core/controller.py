@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from core.condenser import CHARS_PER_TOKEN, BoundedWindow, window_budget
+from core.condenser import BoundedWindow, window_budget
 from core.config import Settings
 from core.errors import LLMError
 from core.events import (
@@ -84,9 +84,7 @@ class Controller:
         self._system = ChatMessage(role="system", content=system_prompt(settings))
         profile = settings.profile()
         self.tool_protocol = ToolProtocol(profile.tool_calls or "auto", self._system, self._specs, tools)
-        fixed = (
-            len(self._system.content or "") + len(str([s.parameters for s in self._specs]))
-        ) // CHARS_PER_TOKEN
+        fixed = self.tool_protocol.fixed_tokens()
         budget = window_budget(settings.prompt_token_budget, profile.context_window, fixed)
         self.condenser = condenser or BoundedWindow(budget)
         self._call_ids = {c.id for m in state.messages for c in m.tool_calls}

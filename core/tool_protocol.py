@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.condenser import CHARS_PER_TOKEN
 from core.errors import LLMError, LLMToolsUnsupportedError
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec
 from core.text_calls import read_text_calls
@@ -84,6 +85,11 @@ class ToolProtocol:
         if self.native is None and not self._consulted and supports_tools is not None:
             self._set_native(supports_tools, "litellm's model information")
         self._consulted = True
+
+    def fixed_tokens(self) -> int:
+        """About how many tokens the system prompt and the tools take in a request."""
+        size = len(self._system.content or "") + len(json.dumps([s.to_openai() for s in self._specs]))
+        return size // CHARS_PER_TOKEN
 
     @property
     def needs_consulting(self) -> bool:
