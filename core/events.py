@@ -82,7 +82,9 @@ class ReplyNotice(EventBase):
 
 
 class ToolCallEvent(EventBase):
-    """An action the model asked for. `arguments` is the raw JSON text the model wrote."""
+    """An action the model asked for. `tool` and `arguments` (JSON text) are the call as the model
+    wrote it, normalized (core.tool_calls): our tool names, other agents' extra fields dropped;
+    arguments that cannot be read are kept as written."""
 
     kind: Literal["tool_call"] = "tool_call"
     source: Source = "agent"

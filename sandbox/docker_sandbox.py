@@ -129,7 +129,8 @@ class DockerSandbox:
             lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
             output_limit=settings.output_limit,
             kill_grace=settings.kill_grace,
-            put_file=files.write_file,  # long commands and input to a running one
+            put_file=files.write_file,  # long commands
+            feed_fifo=files.feed_fifo,  # input to a running command
         )
         with docker_errors("attach to the sandbox's shell"):
             await _timed_all(timings, shell=shell.start())

@@ -50,14 +50,19 @@ if [ -d "$p" ]; then st=EISDIR
 elif ! mkdir -p "$d" 2>/dev/null; then st=EACCES; [ -d "$d" ] || [ ! -e "$d" ] || st=ENOTDIR
 elif [ -e "$p" ] && [ ! -w "$p" ]; then st=EACCES
 elif [ ! -e "$p" ] && [ ! -w "$d" ]; then st=EACCES
-elif [ -p "$p" ]; then
-  # A fifo (a command's stdin) is opened read-write: that never waits for a reader.
-  base64 -d 2>/dev/null 1<>"$p" <<'{eof}' || st=EIO
-{payload}{eof}
+elif [ -p "$p" ]; then st=EIO
 elif base64 -d 2>/dev/null >"$p" <<'{eof}'
 {payload}{eof}
 then :
 else st=EIO; fi"""
+
+# Input for a running command: only into its fifo, opened read-write (never waits for a reader);
+# anything else at that path (the model replaced it) is refused.
+_FEED = """p={path}; st=OK
+if [ -p "$p" ]; then
+  base64 -d 2>/dev/null 1<>"$p" <<'{eof}' || st=EIO
+{payload}{eof}
+else st=ENOENT; fi"""
 
 _DELETE = """p={path}
 if [ -d "$p" ]; then st=EISDIR
@@ -206,6 +211,14 @@ class FileChannel:
         )
         status, _ = await self.request(script)
         _raise_for(status, full)
+
+    async def feed_fifo(self, path: str, data: bytes) -> None:
+        """Write `data` into the fifo at `path` (a running command's stdin)."""
+        script = _FEED.format(
+            path=shell_quote(path), eof=new_nonce(), payload=base64.encodebytes(data).decode("ascii")
+        )
+        status, _ = await self.request(script)
+        _raise_for(status, path)
 
     async def delete_file(self, path: str) -> None:
         full = sandbox_path(path)

@@ -82,7 +82,9 @@ class HostShell(PersistentShell):
         async def spawn() -> LocalShellProcess:
             return await LocalShellProcess.spawn(cwd, environment)
 
-        super().__init__(spawn, output_limit=output_limit, put_file=_put_local_file)
+        super().__init__(
+            spawn, output_limit=output_limit, put_file=_put_local_file, feed_fifo=_put_local_file
+        )
 
 
 async def _put_local_file(path: str, data: bytes) -> None:

@@ -48,7 +48,8 @@ class ShellProcess(Protocol):
 
 
 SpawnShell = Callable[[], Awaitable[ShellProcess]]
-# Writes bytes to a path in the sandbox, beside the shell (the file channel): long commands, input.
+# Writes bytes to a path in the sandbox, beside the shell (the file channel): long commands to a
+# file, input to a running command's fifo.
 PutFile = Callable[[str, bytes], Awaitable[None]]
 
 
@@ -104,11 +105,13 @@ class PersistentShell:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         kill_grace: float = 2.0,
         put_file: PutFile | None = None,
+        feed_fifo: PutFile | None = None,
     ) -> None:
         self._spawn = spawn
         self._output_limit = output_limit
         self._kill_grace = kill_grace
         self._put_file = put_file
+        self._feed_fifo = feed_fifo
         self._live: _LiveShell | None = None
         self._lock = asyncio.Lock()  # one call at a time starts or waits for a command
         self._command: _Command | None = None
@@ -194,12 +197,15 @@ class PersistentShell:
         cmd = self._command
         if cmd is None or cmd.ended.is_set():
             raise CommandRunningError("no command is running")
-        if cmd.live.stdin == "/dev/null" or self._put_file is None:
+        if cmd.live.stdin == "/dev/null" or self._feed_fifo is None:
             raise SandboxError("this sandbox's shell cannot pass input to commands (mkfifo is missing)")
         if len(data) > MAX_INPUT_BYTES or cmd.input_sent + len(data) > 8 * MAX_INPUT_BYTES:
             raise ValueError(f"input is limited to {MAX_INPUT_BYTES} bytes at a time")
         cmd.input_sent += len(data)
-        await self._put_file(cmd.live.stdin, data)
+        try:
+            await self._feed_fifo(cmd.live.stdin, data)
+        except FileNotFoundError as exc:
+            raise SandboxError(f"the command's input pipe {cmd.live.stdin} is gone (removed?)") from exc
 
     async def interrupt(self) -> None:
         """Stop the running command (SIGINT to its foreground job, SIGKILL after `kill_grace`);
@@ -225,7 +231,7 @@ class PersistentShell:
     async def _send(self, cmd: _Command) -> None:
         data = cmd.text.encode("utf-8", "surrogateescape")
         if len(data) > INLINE_COMMAND_BYTES and self._put_file is not None:
-            path = f"{SHELL_DIR}/cmd-{cmd.live.pid}"
+            path = f"{SHELL_DIR}/cmd-{cmd.nonce}"  # a new name each time: nothing to lie in wait
             await self._put_file(path, data)
             await cmd.live.process.send(framed_command(cmd.text, cmd.nonce, from_file=path))
         else:

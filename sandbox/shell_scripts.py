@@ -73,7 +73,8 @@ def framed_command(command: str, nonce: str, *, from_file: str | None = None) ->
     command: `set -e` lasts for the command only (else the next failing command would end the
     shell). The background jobs are listed after each command, for the stop script to spare."""
     load = (
-        f"__sidehand_cmd=$(cat {shell_quote(from_file)}; printf .); __sidehand_cmd=${{__sidehand_cmd%.}}"
+        f"__sidehand_cmd=$(cat {shell_quote(from_file)}; printf .); __sidehand_cmd=${{__sidehand_cmd%.}}; "
+        f"rm -f {shell_quote(from_file)}"
         if from_file is not None
         else f"__sidehand_cmd={shell_quote(command)}"
     )
@@ -86,7 +87,8 @@ def framed_command(command: str, nonce: str, *, from_file: str | None = None) ->
             "__sidehand_crowded && __sidehand_status=crowded",
             load,
             '[ -z "$__sidehand_status" ] || __sidehand_cmd=:',
-            '[ -e "$__sidehand_in" ] || mkfifo -m 600 "$__sidehand_in" || __sidehand_in=/dev/null',
+            '[ -p "$__sidehand_in" ] || { mkdir -p "$__sidehand_dir"; rm -f "$__sidehand_in"; '
+            'mkfifo -m 600 "$__sidehand_in" || __sidehand_in=/dev/null; }',
             '__sidehand_run <>"$__sidehand_in" 2>&1',
             "__sidehand_rc=$? __sidehand_busy=",
             "set +e",

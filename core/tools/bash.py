@@ -11,7 +11,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from core.config import Settings
-from core.errors import CommandRunningError
+from core.errors import CommandRunningError, SandboxError
 from core.messages import ToolSpec
 from core.protocols import MAX_COMMAND_BYTES, MAX_INPUT_BYTES, CommandResult, Wait
 from core.tools.base import Observation, Params, Tool, ToolContext, tool_spec
@@ -119,7 +119,12 @@ class BashTool(Tool):
                     "(is_input=false).",
                     error=True,
                 )
-            await sandbox.send_input(data)
+            try:
+                await sandbox.send_input(data)
+            except SandboxError as exc:
+                if isinstance(exc, CommandRunningError):
+                    raise
+                return Observation(f"The input was not sent: {exc}.", error=True)
         try:
             return await sandbox.wait_for_command(wait=wait, output_file=output_file)
         except CommandRunningError:

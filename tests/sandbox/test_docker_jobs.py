@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import CommandRunningError
+from core.errors import CommandRunningError, SandboxError
 from core.output import OutputFile
 from core.protocols import MAX_COMMAND_BYTES, Wait
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
@@ -180,3 +180,18 @@ async def test_a_fork_bomb_in_the_foreground_is_stopped_by_ctrl_c(small_sandbox:
     end = await box.wait_for_command(wait=Wait(quiet=5))
     assert not end.running
     assert (await box.run("echo ok", timeout=30)).output == "ok\n"
+
+
+async def test_input_goes_only_into_the_commands_own_pipe(sandbox: DockerSandbox) -> None:
+    await sandbox.run("rm -rf /tmp/sidehand")  # the model removed the shell's files: made again
+    asked = await sandbox.run("read x; echo got $x", timeout=30, wait=Wait(quiet=0.3))
+    assert asked.running
+    await sandbox.send_input(b"one\n")
+    assert (await sandbox.wait_for_command(wait=Wait(quiet=5))).output == "got one\n"
+    # the pipe's path replaced by a link to a workspace file: input is refused, the file untouched
+    hijack = "p=$(ls /tmp/sidehand/stdin-*); rm $p; ln -s /workspace/README.md $p; read x"
+    assert (await sandbox.run(hijack, timeout=30, wait=Wait(quiet=0.5))).running
+    with pytest.raises(SandboxError, match="input pipe"):
+        await sandbox.send_input(b"rm -rf /\n")
+    await sandbox.interrupt()
+    assert (await sandbox.read_file("/workspace/README.md")) == b"# demo\n\nline three\n"
