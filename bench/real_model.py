@@ -7,6 +7,7 @@ calls in the session's events.jsonl), wall time and stop reason per run.
     .venv/bin/python -m bench.real_model [--jinja | --no-jinja] [--tasks create_file,fix_bug]
         [--repeat 2] [--max-iterations 15] [--timeout 600] [--api-base URL] [--keep]
         [--tool-calls auto|native|text] [--temperature T] [--top-p P] [--sidehand-seed N]
+        [--max-output-tokens N]
 
 Without --api-base it runs scripts/real-model (install, assemble, start, stop). Slow on two
 cores (minutes per task), so it is not part of scripts/test. See docs/benchmarks.md.
@@ -267,6 +268,11 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, help="Sidehand's temperature for the model")
     parser.add_argument("--top-p", type=float, help="Sidehand's top_p for the model")
     parser.add_argument("--sidehand-seed", type=int, help="the seed Sidehand sends with each request")
+    parser.add_argument(
+        "--max-output-tokens",
+        type=int,
+        help="the longest reply Sidehand asks for (llama-server's default: until the context is full)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the workspaces and session logs")
     args = parser.parse_args()
     tasks = [TASKS[name] for name in args.tasks.split(",")]
@@ -294,6 +300,7 @@ def main() -> None:
             "SIDEHAND_TEMPERATURE": args.temperature,
             "SIDEHAND_TOP_P": args.top_p,
             "SIDEHAND_SEED": args.sidehand_seed,
+            "SIDEHAND_MAX_OUTPUT_TOKENS": args.max_output_tokens,
         }
         sidehand_env = {k: str(v) for k, v in chosen.items() if v is not None}
         print("sidehand: " + (" ".join(f"{k}={v}" for k, v in sidehand_env.items()) or "defaults"))

@@ -53,6 +53,7 @@ class ModelProfile(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
+    max_output_tokens: int | None = Field(None, ge=16, description="the longest reply asked for (max_tokens)")
 
 
 class Settings(BaseModel):
@@ -96,6 +97,7 @@ class Settings(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
+    max_output_tokens: int | None = Field(None, ge=16)
 
     def profile(self) -> ModelProfile:
         """The model's profile: its `models` table, with the top-level values that are set."""

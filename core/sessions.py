@@ -44,7 +44,7 @@ def default_llm_factory(settings: Settings) -> LLM:
     from core.llm import LiteLLMClient  # litellm itself is imported lazily inside
 
     profile = settings.profile()
-    sampling = {"top_p": profile.top_p, "seed": profile.seed}
+    sampling = {"top_p": profile.top_p, "seed": profile.seed, "max_tokens": profile.max_output_tokens}
     prices = None
     if profile.input_price is not None or profile.output_price is not None:
         prices = (profile.input_price or 0.0, profile.output_price or 0.0)

@@ -83,7 +83,9 @@ async def test_sampling_settings_and_prices_reach_the_request(
         api_base=server.base_url,
         api_key="sk-none",
         models={
-            "openai/qwen": ModelProfile(temperature=0.0, top_p=0.5, seed=7, input_price=2.0, output_price=4.0)
+            "openai/qwen": ModelProfile(
+                temperature=0.0, top_p=0.5, seed=7, max_output_tokens=512, input_price=2.0, output_price=4.0
+            )
         },
     )
     llm = default_llm_factory(settings)
@@ -92,7 +94,7 @@ async def test_sampling_settings_and_prices_reach_the_request(
     finally:
         await llm.aclose()
     body = server.requests[-1].body or {}
-    assert (body["temperature"], body["top_p"], body["seed"]) == (0.0, 0.5, 7)
+    assert (body["temperature"], body["top_p"], body["seed"], body["max_tokens"]) == (0.0, 0.5, 7, 512)
     usage = answer.usage
     assert usage.cost == pytest.approx((usage.prompt_tokens * 2.0 + usage.completion_tokens * 4.0) / 1e6)
     # nothing set: nothing sent (the server's defaults apply)
@@ -101,7 +103,7 @@ async def test_sampling_settings_and_prices_reach_the_request(
         await plain.complete([ChatMessage(role="user", content="go")], [])
     finally:
         await plain.aclose()
-    assert not {"temperature", "top_p", "seed"} & set(server.requests[-1].body or {})
+    assert not {"temperature", "top_p", "seed", "max_tokens"} & set(server.requests[-1].body or {})
 
 
 async def test_a_server_that_takes_no_tools_is_told_apart_at_once() -> None:
