@@ -138,6 +138,9 @@ class ToolProtocol:
         if found.problem is not None:
             self._empty_replies = 0
             return Reading(reply.text, notice=self._say(_unreadable(found.problem, self._tools)))
+        if reply.finish_reason == "length":  # cut at max_tokens: never a finished answer
+            self._empty_replies = 0
+            return Reading(reply.text, notice=self._say(CUT_OFF))
         if not (reply.text or "").strip():
             self._empty_replies += 1
             if self._empty_replies > 1:
@@ -179,6 +182,10 @@ class ToolProtocol:
         return out
 
 
+CUT_OFF = (
+    "Your last reply was cut off at the length limit before it called a tool. Keep replies short: "
+    "call one tool, or call `finish` with a summary if the task is done."
+)
 EMPTY_REPLY = (
     "Your last reply was empty. Go on with the task: call a tool, or call `finish` with a summary if "
     "the task is done."

@@ -19,7 +19,7 @@ from core.session import Session
 from core.sessions import SessionManager
 from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
 from core.testing.scripted_llm import ScriptedLLM, call, reply
-from core.tool_protocol import EMPTY_REPLY, ToolProtocol, text_protocol
+from core.tool_protocol import CUT_OFF, EMPTY_REPLY, ToolProtocol, text_protocol
 
 REPLIES = Path(__file__).parents[1] / "fixtures" / "model_replies"
 E = TypeVar("E")
@@ -210,3 +210,12 @@ def test_native_requests_carry_the_tools(mode: str) -> None:
     protocol = ToolProtocol(mode, system, specs, {})  # type: ignore[arg-type]
     messages, tools = protocol.request([ChatMessage(role="user", content="go")])
     assert messages[0] is system and tools == specs
+
+
+async def test_a_reply_cut_at_the_length_limit_is_no_answer(tmp_path: Path) -> None:
+    cut = LLMReply(text="To fix this, first I will explain at length", finish_reason="length")
+    manager, session, _, _ = await start(tmp_path, [cut, reply(None, call("finish", {"message": "ok"}))])
+    end = await session.prompt("go")
+    assert (end.stop_reason, end.message) == ("end_turn", "ok")
+    assert [n.text for n in events_of(session, ReplyNotice)] == [CUT_OFF]
+    await manager.aclose()
