@@ -93,7 +93,12 @@ async def _put_local_file(path: str, data: bytes) -> None:
     def put() -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "r+b" if target.is_fifo() else "wb") as out:
-            out.write(data)
+        # A fifo is opened read-write (never waits for a reader), as the sandbox's file channel does.
+        flags = os.O_RDWR if target.is_fifo() else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        fd = os.open(target, flags | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
     await asyncio.to_thread(put)

@@ -48,6 +48,9 @@ class ShellProcess(Protocol):
 
 
 SpawnShell = Callable[[], Awaitable[ShellProcess]]
+# Input one command may be given in all: less than its pipe holds (64 KiB), so that writing input a
+# command does not read never blocks the file channel.
+INPUT_PER_COMMAND = 8 * MAX_INPUT_BYTES
 # Writes bytes to a path in the sandbox, beside the shell (the file channel): long commands to a
 # file, input to a running command's fifo.
 PutFile = Callable[[str, bytes], Awaitable[None]]
@@ -199,8 +202,12 @@ class PersistentShell:
             raise CommandRunningError("no command is running")
         if cmd.live.stdin == "/dev/null" or self._feed_fifo is None:
             raise SandboxError("this sandbox's shell cannot pass input to commands (mkfifo is missing)")
-        if len(data) > MAX_INPUT_BYTES or cmd.input_sent + len(data) > 8 * MAX_INPUT_BYTES:
+        if len(data) > MAX_INPUT_BYTES:
             raise ValueError(f"input is limited to {MAX_INPUT_BYTES} bytes at a time")
+        if cmd.input_sent + len(data) > INPUT_PER_COMMAND:  # what it leaves unread fills the pipe
+            raise SandboxError(
+                f"the command was given {cmd.input_sent} bytes of input already, the most it takes"
+            )
         cmd.input_sent += len(data)
         try:
             await self._feed_fifo(cmd.live.stdin, data)

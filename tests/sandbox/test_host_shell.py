@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import CommandRunningError
+from core.errors import CommandRunningError, SandboxError
+from core.protocols import MAX_INPUT_BYTES, Wait
 from sandbox.host_shell import HostShell
 
 
@@ -75,3 +76,17 @@ async def test_a_cancelled_call_leaves_its_command_running_until_interrupted(
     assert result.output == "next\n"
     assert result.previous is not None  # what the abandoned command printed is not lost
     assert (result.previous.output, result.previous.interrupted) == ("early\n", True)
+
+
+async def test_input_a_command_does_not_read_is_bounded(shell: HostShell) -> None:
+    """Input waits in the command's pipe; past what the pipe holds, more is refused (never a
+    write that blocks)."""
+    assert (await shell.run("sleep 30", wait=Wait(quiet=0.2))).running
+    for _ in range(8):
+        await shell.send_input(b"x" * MAX_INPUT_BYTES)
+    with pytest.raises(SandboxError, match="the most it takes"):
+        await shell.send_input(b"y\n")
+    with pytest.raises(ValueError, match="at a time"):
+        await shell.send_input(b"z" * (MAX_INPUT_BYTES + 1))
+    await shell.interrupt()
+    assert (await shell.run("echo next")).output == "next\n"
