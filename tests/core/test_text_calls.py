@@ -142,6 +142,10 @@ def test_tagged_forms() -> None:
     assert read_text_calls(qwen3, TOOLS).prose == ""
     openhands = "<function=execute_bash>\n<parameter=command>ls -la</parameter>\n</function>"
     assert calls(openhands) == [("execute_bash", {"command": "ls -la"})]
+    json_body = '<function=bash>{"command": "pwd"}</function>'
+    assert calls(json_body) == [("bash", {"command": "pwd"})]
+    unclosed_parameter = "<function=bash>\n<parameter=command>ls\n<parameter=timeout>5"
+    assert calls(unclosed_parameter) == [("bash", {"command": "ls", "timeout": "5"})]
     invoke = (
         '<function_calls>\n<invoke name="bash">\n<parameter name="command">git status</parameter>\n'
         "</invoke>\n</function_calls>"
