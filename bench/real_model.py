@@ -263,6 +263,9 @@ def main() -> None:
     )
     parser.add_argument("--api-base", help="use this llama-server instead of starting one")
     parser.add_argument(
+        "--ctx", type=int, default=8192, help="llama-server's context size (Sidehand is told)"
+    )
+    parser.add_argument(
         "--tool-calls", choices=("auto", "native", "text"), help="Sidehand's tool_calls mode (default: auto)"
     )
     parser.add_argument("--temperature", type=float, help="Sidehand's temperature for the model")
@@ -279,7 +282,12 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="sidehand-real-model-"))
     results: list[RunResult] = []
     with llama_server(
-        args.api_base, jinja=args.jinja, threads=args.threads, seed=args.seed, temperature=args.server_temp
+        args.api_base,
+        jinja=args.jinja,
+        threads=args.threads,
+        ctx=args.ctx,
+        seed=args.seed,
+        temperature=args.server_temp,
     ) as server:
         mode = "--jinja" if args.jinja else "--no-jinja"
         print(f"llama.cpp {server_version(server.url)} at {server.url}, template {mode}", end="")
@@ -301,6 +309,8 @@ def main() -> None:
             "SIDEHAND_TOP_P": args.top_p,
             "SIDEHAND_SEED": args.sidehand_seed,
             "SIDEHAND_MAX_OUTPUT_TOKENS": args.max_output_tokens,
+            # what the server was started with (a server given by --api-base: say it with --ctx)
+            "SIDEHAND_CONTEXT_WINDOW": args.ctx,
         }
         sidehand_env = {k: str(v) for k, v in chosen.items() if v is not None}
         print("sidehand: " + (" ".join(f"{k}={v}" for k, v in sidehand_env.items()) or "defaults"))

@@ -143,6 +143,9 @@ class _Reader:
         its keys when exactly one tool (not `finish`) takes them; else it is a problem."""
         body = _unfence(self.text.strip())
         value = _decode(body) if body.startswith("{") else None
+        if value is None and body.startswith("{") and _NAMED.search(body):
+            self.problem = self.problem or f"the JSON of the call cannot be read ({_why(body)})"
+            return
         if not isinstance(value, dict) or not value:
             return
         matches = [

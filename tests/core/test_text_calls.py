@@ -188,6 +188,8 @@ def test_what_looks_like_a_call_but_cannot_be_read_is_a_problem() -> None:
     assert "cannot be read" in (read_text_calls(broken, TOOLS).problem or "")
     fenced = '```json\n{"name": "bash", "arguments": {"command": "echo "hi""}}\n```'
     assert "cannot be read" in (read_text_calls(fenced, TOOLS).problem or "")
+    bare = '{"name": "bash", "arguments": "git commit -m "Renamed area""}'  # the real model's
+    assert "cannot be read" in (read_text_calls(bare, TOOLS).problem or "")
     echo = "<tool_response>\nok\n</tool_response>"
     assert "tool_response" in (read_text_calls(echo, TOOLS).problem or "")
 
