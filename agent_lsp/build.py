@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent_lsp import change_review, code_actions, handshake, lifecycle, sessions
+from agent_lsp import buffers, change_review, checkpoints, code_actions, handshake, lifecycle, sessions
 from agent_lsp.server import SidehandServer
 from core.redaction import RedactSecrets
 from core.sessions import ManagerFactory
@@ -19,7 +19,9 @@ def build_server(
 ) -> SidehandServer:
     server = SidehandServer(manager_factory, redact=redact, warm_up=warm_up, early=early)
     lifecycle.register(server)
+    buffers.register(server)
     hub = sessions.register(server)
     review = change_review.register(server)
     code_actions.register(server, hub, review)
+    checkpoints.register(server, hub)
     return server

@@ -32,6 +32,10 @@ def file_json(change: FileChange) -> dict[str, Any]:
         "hunks": [h.to_json() for h in parse_hunks(change.diff)],
         # The agent's version of a text file (None: deleted or binary), for a client's diff editor.
         "newText": None if change.binary or change.new_content is None else change.new_content.decode(),
+        # The user changed the file too (on disk) since the agent first changed it: both versions,
+        # the user's as a diff from the same base. Accepting it needs `force`.
+        "conflict": change.conflict,
+        "hostDiff": change.host_diff,
     }
 
 
@@ -136,6 +140,12 @@ class ChangeReview:
                 except SidehandError as exc:
                     raise rpc_error(exc) from None
                 written += report.written
+                if report.written:  # the user must know which files changed behind the editor
+                    names = ", ".join(escape_path(p) for p in report.written)
+                    self.server.show(
+                        types.MessageType.Info,
+                        f"Sidehand wrote to disk (this editor cannot take them as edits): {names}",
+                    )
         return {
             "applied": applied,
             "written": [escape_path(p) for p in written],
@@ -148,8 +158,10 @@ class ChangeReview:
     ) -> tuple[types.WorkspaceEdit | None, list[FileChange]]:
         caps = self.server.client_capabilities.workspace
         we = caps.workspace_edit if caps else None
-        doc_changes = bool(we and we.document_changes)
         resource_ops = set(we.resource_operations or ()) if we else set()
+        # Resource operations exist only inside documentChanges: a client that lists them takes
+        # documentChanges even when it does not say so (Neovim 0.7 declares only resourceOperations).
+        doc_changes = bool(we and we.document_changes) or bool(resource_ops)
         annotate = bool(we and we.change_annotation_support) and doc_changes
         on_disk: list[FileChange] = []
         operations: list[Any] = []

@@ -190,6 +190,14 @@ class CodeActionRunner:
             log.warning("cancelling session %s failed", session_id, exc_info=True)
 
 
+def resolves_command(server: SidehandServer) -> bool:
+    """Whether the client fills in `command` through codeAction/resolve: only if it lists it in
+    resolveSupport.properties (Neovim 0.7 lists only `edit`: it gets the command in the list)."""
+    caps = server.client_capabilities.text_document
+    support = caps.code_action.resolve_support if caps and caps.code_action else None
+    return support is not None and "command" in support.properties
+
+
 def register(server: SidehandServer, hub: SessionHub, review: ChangeReview) -> None:
     """textDocument/codeAction, codeAction/resolve, the run command and progress cancellation."""
     runner = CodeActionRunner(server, hub, review)
@@ -199,9 +207,7 @@ def register(server: SidehandServer, hub: SessionHub, review: ChangeReview) -> N
         types.CodeActionOptions(code_action_kinds=list(p.CODE_ACTION_KINDS), resolve_provider=True),
     )
     def code_action(ls: SidehandServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        caps = ls.client_capabilities.text_document
-        resolve = bool(caps and caps.code_action and caps.code_action.resolve_support)
-        return list_actions(params, resolve)
+        return list_actions(params, resolves_command(ls))
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     def code_action_resolve(ls: SidehandServer, action: types.CodeAction) -> types.CodeAction:

@@ -1,8 +1,4 @@
-"""Open documents and paths: what the agent sees of the editor's buffers.
-
-An open buffer is what the user has for its file, saved or not: when a prompt starts, each open
-document inside the session's workspace becomes that file's base (the agent's changes are measured
-against it), and, unless the agent already changed the file, the sandbox's copy too."""
+"""Open documents and paths: URIs to workspace paths, and the editor's text of a file."""
 
 from __future__ import annotations
 
@@ -11,9 +7,6 @@ from pathlib import Path, PurePosixPath
 
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import Workspace
-
-from core.changes import md5
-from core.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -63,35 +56,3 @@ def host_text(workspace: Workspace, uri: str) -> str | None:
 def open_version(workspace: Workspace, uri: str) -> int | None:
     doc = workspace.text_documents.get(uri)
     return doc.version if doc is not None else None
-
-
-async def push_open_documents(workspace: Workspace, session: Session) -> list[str]:
-    """Make the open buffers under the session's workspace the bases of their files (and the
-    sandbox's copies, where the agent has not changed them). Returns the paths that moved."""
-    state = session.state.workspace
-    changed = set(state.changed_paths())
-    copied = (await session.sandbox()).copied
-    copies: dict[str, bytes | None] = {}
-    bases: dict[str, bytes | None] = {}
-    for uri, doc in list(workspace.text_documents.items()):
-        rel = relative_to(session.workspace, uri)
-        if rel is None:
-            continue
-        data = doc.source.encode()
-        digest = md5(data)
-        if rel in changed:
-            base = state.base.get(rel)
-            if base is None or base.md5 != digest:
-                bases[rel] = data
-            continue
-        ref = state.sandbox.get(rel)
-        held = ref.md5 if ref is not None else None if rel in state.sandbox else copied.get(rel)
-        if held != digest:
-            copies[rel] = data
-    if copies:
-        await session.files.put(copies, reason="buffer", as_base=True)
-    if bases:
-        await session.files.set_bases(bases, reason="buffer")
-    if copies or bases:
-        log.debug("took %d open buffer(s) as the user's version of their files", len(copies) + len(bases))
-    return sorted([*copies, *bases])

@@ -11,7 +11,8 @@ tests/agent_lsp/test_handshake.py keeps the two equal.
 Only the standard library here: this module runs before anything heavy is imported."""
 
 import json
-from typing import Any, BinaryIO, NamedTuple
+import os
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from agent_lsp.methods import (
     CLIENT_METHODS,
@@ -26,6 +27,12 @@ POSITION_ENCODINGS = ("utf-8", "utf-16", "utf-32")
 TEXT_DOCUMENT_SYNC_INCREMENTAL = 2
 # Capability under `experimental` that tells a client which sidehand/* methods this server has.
 EXPERIMENTAL = {"sidehand": {"protocolVersion": PROTOCOL_VERSION, "methods": list(CLIENT_METHODS)}}
+
+
+class Reader(Protocol):
+    def readline(self) -> bytes: ...
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class EarlyStart(NamedTuple):
@@ -79,7 +86,7 @@ def position_encoding(capabilities: dict[str, Any]) -> str:
     return "utf-16"
 
 
-def answer_initialize(stdin: BinaryIO, stdout: BinaryIO) -> EarlyStart:
+def answer_initialize(stdin: Reader, stdout: BinaryIO) -> EarlyStart:
     """Read the first message; if it is a well-formed `initialize`, answer it on stdout. Anything
     else (another method, bad framing, bad JSON, end of input) is left for pygls to answer."""
     consumed = bytearray()
@@ -128,22 +135,28 @@ def _initialize_request(body: bytes) -> tuple[int | str, dict[str, Any]] | None:
     return msg_id, params
 
 
-class ReplayReader:
-    """stdin as pygls reads it (`readline`, `read`): the bytes read already, then the rest."""
+class RawStdin:
+    """stdin read straight from its file descriptor (`readline`, `read`): no Python buffer reads
+    ahead, so what this module does not consume is still in the pipe for the server's reader
+    (agent_lsp.transport), and no thread later blocked on stdin holds a lock the exit needs."""
 
-    def __init__(self, first: bytes, rest: BinaryIO) -> None:
-        self._first = first
-        self._rest = rest
+    def __init__(self, fd: int = 0) -> None:
+        self.fd = fd
 
     def readline(self) -> bytes:
-        if self._first:
-            end = self._first.find(b"\n") + 1 or len(self._first)
-            line, self._first = self._first[:end], self._first[end:]
-            return line if line.endswith(b"\n") else line + self._rest.readline()
-        return self._rest.readline()
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            byte = os.read(self.fd, 1)
+            if not byte:
+                break
+            line += byte
+        return bytes(line)
 
     def read(self, n: int) -> bytes:
-        data, self._first = self._first[:n], self._first[n:]
-        if len(data) < n:
-            data += self._rest.read(n - len(data))
-        return data
+        data = bytearray()
+        while len(data) < n:
+            chunk = os.read(self.fd, n - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)

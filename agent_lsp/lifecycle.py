@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 
@@ -40,13 +39,16 @@ def register(server: SidehandServer) -> None:
 
 async def recover(ls: SidehandServer, warming: object) -> None:
     """Settle what a killed Sidehand process left (its sandboxes, its open sessions), once the
-    session machinery is loaded (off the event loop: the warm-up thread loads it)."""
+    session machinery is loaded (off the event loop: the warm-up thread loads it); then have a
+    sandbox of the workspace ready."""
     if isinstance(warming, threading.Thread):
         await asyncio.to_thread(warming.join)
     try:
         await ls.manager().recover()
     except Exception:
         log.warning("could not settle what a stopped process left behind", exc_info=True)
+    if (root := ls.workspace_root()) is not None:
+        await ls.manager().prewarm(root)  # the first session and code actions start at once
 
 
 _terminating: list[asyncio.Task[None]] = []  # not one of the server's tasks: closing cancels those
@@ -59,11 +61,10 @@ def _on_sigterm(ls: SidehandServer) -> None:
 
 async def terminate(ls: SidehandServer) -> None:
     """SIGTERM (a shutdown, a Spot interruption): running turns end as interrupted and are logged,
-    sandboxes are removed, then the process exits. pygls's reader thread blocks on stdin, so the
-    exit does not wait for it."""
+    sandboxes are removed, then the process exits with 143. The reader of stdin is a daemon
+    thread reading the descriptor itself (agent_lsp.transport), so the exit is a normal one."""
     log.warning("SIGTERM: interrupting running turns and removing sandboxes")
     try:
         await asyncio.wait_for(ls.aclose(), 20)
     finally:
-        logging.shutdown()
-        os._exit(SIGTERM_STATUS)
+        raise SystemExit(SIGTERM_STATUS)  # ends the event loop; `sidehand lsp` exits with it

@@ -15,6 +15,8 @@ REQUEST_PERMISSION = "sidehand/session/requestPermission"  # server -> client re
 CHANGES_LIST = "sidehand/changes/list"
 CHANGES_ACCEPT = "sidehand/changes/accept"
 CHANGES_REJECT = "sidehand/changes/reject"
+CHECKPOINTS_LIST = "sidehand/checkpoints/list"
+CHECKPOINTS_RESTORE = "sidehand/checkpoints/restore"
 
 CLIENT_METHODS = (
     SESSION_NEW,
@@ -27,6 +29,8 @@ CLIENT_METHODS = (
     CHANGES_LIST,
     CHANGES_ACCEPT,
     CHANGES_REJECT,
+    CHECKPOINTS_LIST,
+    CHECKPOINTS_RESTORE,
 )
 RUN_CODE_ACTION = "sidehand.runCodeAction"
 # The code action kinds the server offers (LSP's quickfix and refactor.rewrite, and our own).
@@ -38,4 +42,5 @@ UNKNOWN_SESSION = -32001
 SESSION_BUSY = -32002
 CONFIGURATION = -32003
 CONFLICT = -32004
+UNAUTHORIZED = -32005  # a TCP connection without the server's token
 REQUEST_FAILED = -32803  # LSP RequestFailed: anything else the core refused

@@ -75,6 +75,12 @@ class ChangesParams(SessionParams):
     write: Literal["editor", "disk"] | None = None  # default: editor (workspace/applyEdit) if it can
 
 
+class RestoreParams(SessionParams):
+    checkpoint_id: str = Field(min_length=1)
+    # Also go back in the conversation: a new session forked at the checkpoint (this one stays).
+    conversation: bool = False
+
+
 P = TypeVar("P", bound=Params)
 
 

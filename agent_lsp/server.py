@@ -107,6 +107,10 @@ class SidehandServer(LanguageServer):
             self._manager = self._manager_factory(self.load_settings())
         return self._manager
 
+    def live_manager(self) -> SessionManager | None:
+        """The session manager if one was made (None before the first session)."""
+        return self._manager
+
     def session(self, session_id: str) -> Session:
         """A live session, or the JSON-RPC error for an unknown one."""
         try:

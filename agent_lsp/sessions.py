@@ -13,7 +13,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from agent_lsp import protocol as p
-from agent_lsp.documents import host_text, push_open_documents, uri_to_path
+from agent_lsp.buffers import mirror_open_buffers
+from agent_lsp.documents import host_text, uri_to_path
 from agent_lsp.errors import invalid_params, rpc_error
 from agent_lsp.server import SidehandServer
 from agent_lsp.updates import UpdateTranslator
@@ -23,22 +24,21 @@ from core.events import (
     ApprovalRequested,
     ContextItem,
     Event,
-    ToolCallEvent,
+    Notice,
     TurnEnded,
 )
 from core.messages import decode_arguments
-from core.session import ApprovalDecision, Session
+from core.policy import ApprovalDecision, ApprovalOption, approval_options
+from core.session import Session
 from core.sessions import SessionInfo
 
 log = logging.getLogger(__name__)
 
-PERMISSION_OPTIONS = (
-    ("allow_once", "Allow once", "allow_once"),
-    ("allow_session", "Allow for this session", "allow_always"),
-    ("allow_always", "Always allow {what}", "allow_always"),
-    ("reject", "Reject", "reject_once"),
-)
-MESSAGE_ACTIONS = {"Allow once": "allow_once", "Allow for session": "allow_session", "Reject": "reject"}
+NOTICE_TYPES = {
+    "info": types.MessageType.Info,
+    "warning": types.MessageType.Warning,
+    "error": types.MessageType.Error,
+}
 
 
 def info_json(info: SessionInfo) -> dict[str, Any]:
@@ -55,23 +55,9 @@ def info_json(info: SessionInfo) -> dict[str, Any]:
     }
 
 
-def decision_for(option: str, action: ToolCallEvent | ApprovalRequested) -> ApprovalDecision:
-    args = decode_arguments(action.arguments)
-    if option == "allow_once":
-        return ApprovalDecision(allow=True)
-    if option == "allow_session":
-        return ApprovalDecision(allow=True, scope="session")
-    if option == "allow_always":
-        if action.tool == "bash":
-            return ApprovalDecision(allow=True, scope="command_prefix", pattern=command_prefix(args))
-        return ApprovalDecision(allow=True, scope="path", pattern=str(args.get("path", "")) or None)
-    return ApprovalDecision(allow=False, reason="rejected in the editor")
-
-
-def command_prefix(args: dict[str, Any]) -> str:
-    """The command's first word (`npm test -- x` → `npm`), as the prefix an always-allow covers."""
-    words = str(args.get("command", "")).split()
-    return " ".join(words[:1])
+def options_for(event: ApprovalRequested) -> list[ApprovalOption]:
+    """The answers offered for this request (the same in every front: core.policy.options)."""
+    return approval_options(event.tool, decode_arguments(event.arguments), event.risk)
 
 
 class SessionHub:
@@ -95,6 +81,8 @@ class SessionHub:
                 self.server.spawn(self.ask(session, event))
             if isinstance(event, ApprovalRejected) and event.cancelled:
                 self._withdraw(event.call_id)
+            if isinstance(event, Notice):  # live only: a replayed session does not repeat them
+                self.server.show(NOTICE_TYPES[event.level], f"Sidehand: {event.message}")
 
         session.subscribe(on_event)
         return translator
@@ -126,10 +114,10 @@ class SessionHub:
     async def run_turn(self, session: Session, text: str, context: list[ContextItem]) -> TurnEnded:
         self.attach(session)
         try:
-            await push_open_documents(self.server.workspace, session)
+            await mirror_open_buffers(self.server, session)
         except Exception:
             log.warning(
-                "session %s: could not copy the open buffers into the sandbox", session.id, exc_info=True
+                "session %s: could not mirror the open buffers into the sandbox", session.id, exc_info=True
             )
         try:
             turn = asyncio.ensure_future(session.prompt(text, context))
@@ -214,20 +202,15 @@ class SessionHub:
             if event.call_id in session.pending_approvals:
                 await session.cancel()
             return
+        decision = next((o.decision for o in options_for(event) if o.id == option), None)
+        if decision is None or option == "reject":
+            decision = ApprovalDecision(allow=False, reason="rejected in the editor")
         with contextlib.suppress(SessionError):  # the turn ended meanwhile: the answer is moot
-            session.decide(event.call_id, decision_for(option, event))
+            session.decide(event.call_id, decision)
 
     async def _ask_sidehand(self, session: Session, event: ApprovalRequested) -> str:
-        args = decode_arguments(event.arguments)
-        what = (
-            f"`{command_prefix(args)}` commands"
-            if event.tool == "bash"
-            else f"edits under {args.get('path')}"
-        )
-        options = [
-            {"optionId": oid, "name": name.format(what=what), "kind": kind}
-            for oid, name, kind in PERMISSION_OPTIONS
-        ]
+        offered = options_for(event)
+        options = [{"optionId": o.id, "name": o.label, "kind": o.kind} for o in offered]
         translator = self.translators[session.id]
         call = translator._call_update(event.call_id, "pending", full=True)
         params = {
@@ -250,19 +233,20 @@ class SessionHub:
         if not isinstance(outcome, dict) or outcome.get("outcome") == "cancelled":
             return "cancelled"
         option = outcome.get("optionId")
-        return option if option in {o[0] for o in PERMISSION_OPTIONS} else "reject"
+        return option if option in {o.id for o in offered} else "reject"
 
     async def _ask_message(self, session: Session, event: ApprovalRequested) -> str:
         args = decode_arguments(event.arguments)
         detail = args.get("command") or args.get("path") or event.arguments
+        offered = {o.label: o.id for o in options_for(event)}
         reply = await self.server.window_show_message_request_async(
             types.ShowMessageRequestParams(
                 type=types.MessageType.Warning,
                 message=f"Sidehand wants to run {event.tool}: {detail} ({event.risk} risk: {event.reason})",
-                actions=[types.MessageActionItem(title=t) for t in MESSAGE_ACTIONS],
+                actions=[types.MessageActionItem(title=label) for label in offered],
             )
         )
-        return MESSAGE_ACTIONS.get(reply.title, "reject") if reply is not None else "reject"
+        return offered.get(reply.title, "reject") if reply is not None else "reject"
 
     def _withdraw(self, call_id: str) -> None:
         """The turn was cancelled while we asked: tell the client its answer is no longer wanted."""

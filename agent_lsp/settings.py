@@ -10,7 +10,7 @@ from typing import Any
 from core.config import Settings, load_settings, validate_settings
 from core.errors import ConfigError
 
-RESERVED = {"sidehand"}  # the protocol declaration, not a setting
+RESERVED = {"sidehand", "token"}  # the protocol declaration and the TCP token: not settings
 
 
 def snake(name: str) -> str:

@@ -14,7 +14,10 @@ from core.events import (
     AgentMessageChunk,
     ApprovalRejected,
     ApprovalRequested,
+    Checkpoint,
     Event,
+    PlanEntry,
+    PlanUpdated,
     StateChanged,
     ToolCallEvent,
     ToolResultEvent,
@@ -28,7 +31,7 @@ from core.protocols import WORKDIR
 
 Update = dict[str, Any]
 
-TOOL_KINDS = {"bash": "execute", "think": "think", "finish": "other"}
+TOOL_KINDS = {"bash": "execute", "think": "think", "plan": "think", "skill": "read", "finish": "other"}
 
 
 def tool_kind(tool: str, args: dict[str, Any]) -> str:
@@ -45,8 +48,23 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
+def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "checkpointId": checkpoint.checkpoint_id,
+        "label": checkpoint.label,
+        "toolCallId": checkpoint.call_id,
+        "timestamp": checkpoint.timestamp,
+        "restored": checkpoint.restored,
+    }
+
+
 def text_content(text: str) -> dict[str, str]:
     return {"type": "text", "text": text}
+
+
+def plan_update(entries: tuple[PlanEntry, ...]) -> Update:
+    """ACP's plan update: the whole plan, each entry `content`, `status`, `priority`."""
+    return {"sessionUpdate": "plan", "entries": [e.model_dump() for e in entries]}
 
 
 class UpdateTranslator:
@@ -60,6 +78,7 @@ class UpdateTranslator:
         self.turn_usage = Usage()
         self.calls: dict[str, ToolCallEvent] = {}
         self.status: dict[str, str] = {}
+        self.plan: tuple[PlanEntry, ...] = ()
 
     def publish(self, update: Update) -> None:
         self._send({"sessionId": self.session_id, "seq": self.seq, "update": update})
@@ -82,8 +101,11 @@ class UpdateTranslator:
             self.turn_usage = Usage()
             return [
                 {"sessionUpdate": "user_message", "content": text_content(event.text)},
-                {"sessionUpdate": "plan", "entries": []},
+                plan_update(self.plan),  # the plan so far, at each turn's start
             ]
+        if isinstance(event, PlanUpdated):
+            self.plan = event.entries
+            return [plan_update(event.entries)]
         if isinstance(event, ToolCallEvent):
             self.calls[event.call_id] = event
             return [self._call_update(event.call_id, "pending", full=True)]
@@ -109,6 +131,8 @@ class UpdateTranslator:
             ]
         if isinstance(event, StateChanged):
             return [{"sessionUpdate": "state", "state": event.state, "reason": event.reason}]
+        if isinstance(event, Checkpoint):
+            return [{"sessionUpdate": "checkpoint", **checkpoint_json(event)}]
         if isinstance(event, TurnEnded):
             return [
                 {
@@ -118,7 +142,7 @@ class UpdateTranslator:
                     "changes": list(event.changes),
                 }
             ]
-        return []  # condensations and checkpoints are not shown
+        return []  # condensations, skills, notices (window/showMessage) and checkpoints are not here
 
     def _call_update(self, call_id: str, status: str, *, full: bool = False, **extra: Any) -> Update:
         self.status[call_id] = status

@@ -1,6 +1,7 @@
 """Bearer-token protection of the HTTP transport: every request needs `Authorization: Bearer
-<token>`; anything else gets 401. The token is given (`--token`, SIDEHAND_MCP_TOKEN) or generated
-and written to a file only the user can read."""
+<token>`; anything else gets 401. The token is given (`--token`, SIDEHAND_MCP_TOKEN), or read from
+the token file an earlier start wrote, or generated and written there (only the user can read it),
+so a client's configuration keeps working across restarts (`--rotate-token` makes a new one)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,28 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def read_token_file(path: Path) -> str | None:
+    """The token kept in `path` by an earlier start (None: no usable one). A file others can read
+    is not trusted: anyone who could read it could have used it."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenFileError(f"cannot read the token file {path}: {exc}") from exc
+    if mode & 0o077:
+        raise TokenFileError(
+            f"the token file {path} can be read by other users (mode {mode & 0o777:o}): "
+            "start with --rotate-token to write a new one with mode 0600"
+        )
+    return text or None
+
+
+class TokenFileError(Exception):
+    """The token file exists but cannot be used safely."""
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -50,14 +73,17 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if hmac.compare_digest(given, self._expected):
+        # RFC 7235: the scheme name is case-insensitive (`bearer`, `BEARER`), then spaces, then
+        # the credentials, compared in constant time.
+        scheme, _, credentials = given.strip().partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
             await self.app(scope, receive, send)
             return
         reason = "missing bearer token" if not given else "wrong bearer token"

@@ -15,16 +15,18 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_mcp.auth import (
     TOKEN_ENV,
     BearerTokenMiddleware,
+    TokenFileError,
     default_token_file,
     is_loopback,
     new_token,
+    read_token_file,
     write_token_file,
 )
 from core.config import load_settings
@@ -52,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--token", help=f"HTTP bearer token (or {TOKEN_ENV}); generated when not given")
     p.add_argument(
-        "--token-file", type=Path, help=f"where a generated token is written (default {default_token_file()})"
+        "--token-file",
+        type=Path,
+        help=f"where the generated token is kept and reused from (default {default_token_file()})",
+    )
+    p.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="replace the kept token with a new one (old clients get 401)",
     )
     p.add_argument(
         "--allowed-host",
@@ -129,7 +138,7 @@ def main(
         asyncio.run(_serve(args, _build_app(args, manager_factory(settings)), token, warm_up))
     except KeyboardInterrupt:
         pass
-    except SidehandError as exc:
+    except (SidehandError, TokenFileError) as exc:
         say(str(exc))
         return 2
     except OSError as exc:
@@ -160,11 +169,13 @@ async def _serve(
     loop = asyncio.get_running_loop()
     recovering = loop.create_task(_recover(app, warm_up))
     main_task = asyncio.current_task()
-    if main_task is not None:
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    # SIGTERM stops the transport: stdio by cancelling it, HTTP by a graceful uvicorn shutdown
+    # (cancelling uvicorn mid-lifespan prints a traceback).
+    stoppers: list[Callable[[], object]] = [main_task.cancel] if main_task is not None else []
+    loop.add_signal_handler(signal.SIGTERM, lambda: stoppers[-1]() if stoppers else None)
     try:
         if args.http:
-            await _serve_http(args, server, token)
+            await _serve_http(args, server, token, stoppers)
         else:
             await server.run_stdio_async()
     except asyncio.CancelledError:
@@ -177,7 +188,8 @@ async def _serve(
 
 async def _recover(app: SidehandApp, warm_up: Callable[[], object] | None) -> None:
     """Warm up (after the handshake: importing litellm holds the GIL for seconds), then settle what
-    a killed Sidehand process left behind (its sandboxes, its open sessions)."""
+    a killed Sidehand process left behind (its sandboxes, its open sessions), then have sandboxes
+    of the configured roots ready."""
     await asyncio.sleep(PREFETCH_DELAY)
     warming = warm_up() if warm_up is not None else None
     if isinstance(warming, threading.Thread):
@@ -186,17 +198,34 @@ async def _recover(app: SidehandApp, warm_up: Callable[[], object] | None) -> No
         await app.manager.recover()
     except Exception:
         log.warning("could not settle what a stopped process left behind", exc_info=True)
+    for root in app.configured_roots:  # ready sandboxes of the folders it serves
+        await app.manager.prewarm(root)
 
 
-async def _serve_http(args: argparse.Namespace, server: Any, token: str | None) -> None:
+async def _serve_http(
+    args: argparse.Namespace, server: Any, token: str | None, stoppers: list[Callable[[], object]]
+) -> None:
     import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: ours ask it to stop gracefully."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     from mcp.server.transport_security import TransportSecuritySettings
 
     if token is None:
-        token = new_token()
         token_file = args.token_file or default_token_file()
-        write_token_file(token_file, token)
-        say(f"bearer token written to {token_file} (mode 0600)")
+        kept = None if args.rotate_token else read_token_file(token_file)
+        if kept is not None:
+            token = kept
+            say(f"bearer token read from {token_file}")
+        else:
+            token = new_token()
+            write_token_file(token_file, token)
+            say(f"bearer token written to {token_file} (mode 0600)")
     if is_loopback(args.host):
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
@@ -223,7 +252,8 @@ async def _serve_http(args: argparse.Namespace, server: Any, token: str | None) 
     config = uvicorn.Config(
         BearerTokenMiddleware(starlette_app, token), log_level="warning", lifespan="on", access_log=False
     )
-    http = uvicorn.Server(config)
+    http = QuietServer(config)
+    stoppers.append(lambda: setattr(http, "should_exit", True))
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(f"listening on http://{host}:{port}/mcp")
     await http.serve(sockets=[sock])

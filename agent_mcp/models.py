@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.changes import ChangeSet
 from core.config import ApprovalMode
-from core.events import Event
+from core.events import Checkpoint, Event, PlanEntry
 from core.messages import Usage
 
 TaskStatus = Literal[
@@ -22,6 +22,8 @@ TaskStatus = Literal[
     "stuck",
     "max_iterations",
     "budget",
+    "max_tokens",
+    "timeout",
     "interrupted",
     "empty_reply",
 ]
@@ -45,6 +47,10 @@ class FileChangeBrief(_Out):
     added_lines: int = 0
     removed_lines: int = 0
     binary: bool = False
+    conflict: bool = Field(
+        False, description="the user changed this file on the host too: applying needs force"
+    )
+    host_diff: str | None = Field(None, description="the user's change to the file, from the same base")
 
 
 class ChangeSummary(_Out):
@@ -57,7 +63,9 @@ class ChangeSummary(_Out):
             return "changes: none"
         lines = [f"changes ({self.state}):"]
         lines += [
-            f"  {f.status[0].upper()} {f.path} (+{f.added_lines} -{f.removed_lines})" for f in self.files
+            f"  {f.status[0].upper()} {f.path} (+{f.added_lines} -{f.removed_lines})"
+            + (" conflict: changed on the host too" if f.conflict else "")
+            for f in self.files
         ]
         return "\n".join(lines)
 
@@ -68,12 +76,18 @@ class UsageInfo(_Out):
     cost: float = 0.0
 
 
+class ApprovalChoice(_Out):
+    scope: str = Field(description="answer_approval's scope for this answer (reject: allow=false)")
+    label: str
+
+
 class PendingApproval(_Out):
     call_id: str
     tool: str
     arguments: str
     risk: str
     reason: str
+    options: list[ApprovalChoice] = Field(default_factory=list, description="What can be answered")
 
 
 class TaskInfo(_Out):
@@ -100,6 +114,7 @@ class TaskReport(_Out):
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
     changes: ChangeSummary | None = Field(None, description="Known once the task ended")
     usage: UsageInfo = UsageInfo()
+    plan: list[PlanEntry] = Field(default_factory=list, description="The agent's plan (its `plan` tool)")
 
     def text(self) -> str:
         info = self.info
@@ -113,6 +128,8 @@ class TaskReport(_Out):
                 f"awaiting approval {approval.call_id}: {approval.tool} {approval.arguments[:200]} "
                 f"(risk {approval.risk}) — answer with answer_approval"
             )
+        if self.plan:
+            lines.append(plan_text(self.plan))
         lines += [f"  [{e.seq}] {e.kind}: {e.summary}" for e in self.events]
         if self.changes is not None:
             lines.append(self.changes.text())
@@ -128,6 +145,45 @@ class TaskList(_Out):
 
     def text(self) -> str:
         return "\n".join(t.line() for t in self.tasks) if self.tasks else "no tasks"
+
+
+class CheckpointInfo(_Out):
+    checkpoint_id: str
+    label: str
+    call_id: str | None = Field(None, description="the tool call it follows")
+    timestamp: float
+    restored: str | None = Field(None, description="the checkpoint this restore went back to")
+
+
+class CheckpointList(_Out):
+    id: str
+    checkpoints: list[CheckpointInfo] = Field(default_factory=list)
+
+    def text(self) -> str:
+        if not self.checkpoints:
+            return f"{self.id}: no checkpoints yet (one is taken after every tool call)"
+        return "\n".join(f"{c.checkpoint_id}: {c.label}" for c in self.checkpoints)
+
+
+class RestoreResult(_Out):
+    id: str
+    checkpoint_id: str = Field(description="the checkpoint the restore made (restore it to undo)")
+    undo: str = Field(description="the checkpoint holding the state before the restore: restore it to undo")
+    paths: list[str] = Field(default_factory=list, description="files whose sandbox content changed")
+
+    def text(self) -> str:
+        changed = ", ".join(self.paths) or "no file"
+        return f"{self.id}: restored ({changed} changed); undo: restore checkpoint {self.undo}"
+
+
+def checkpoint_info(checkpoint: Checkpoint) -> CheckpointInfo:
+    return CheckpointInfo(
+        checkpoint_id=checkpoint.checkpoint_id,
+        label=checkpoint.label,
+        call_id=checkpoint.call_id,
+        timestamp=checkpoint.timestamp,
+        restored=checkpoint.restored,
+    )
 
 
 class ApplyResult(_Out):
@@ -201,6 +257,16 @@ class DiffResult(_Out):
         return self.patch or "no changes"
 
 
+PLAN_MARKS = {"completed": "[x]", "in_progress": "[>]", "pending": "[ ]"}
+
+
+def plan_text(entries: list[PlanEntry] | tuple[PlanEntry, ...]) -> str:
+    done = sum(1 for e in entries if e.status == "completed")
+    return f"plan ({done}/{len(entries)} done): " + "; ".join(
+        f"{PLAN_MARKS[e.status]} {e.content}" for e in entries
+    )
+
+
 def change_summary(
     changes: ChangeSet, state: Literal["pending", "applied", "discarded", "none"]
 ) -> ChangeSummary:
@@ -220,6 +286,8 @@ def file_briefs(changes: ChangeSet) -> list[FileChangeBrief]:
                 added_lines=added,
                 removed_lines=removed,
                 binary=change.binary,
+                conflict=change.conflict,
+                host_diff=change.host_diff,
             )
         )
     return out
@@ -260,7 +328,15 @@ def brief(event: Event) -> EventBrief:
         case "turn_ended":
             summary = event.stop_reason + (f": {_cut(event.message)}" if event.message else "")
         case "condensation":
-            summary = f"forgot {event.forgotten_from}..{event.forgotten_to}"
+            summary = f"{event.strategy}: {event.tokens_before} -> {event.tokens_after} tokens"
+        case "plan_updated":
+            summary = _cut(plan_text(event.entries))
+        case "notice":
+            summary = f"{event.level}: {_cut(event.message)}"
+        case "skill_injected":
+            summary = f"{event.name} ({event.reason}: {_cut(event.trigger)})"
+        case "nudge":
+            summary = _cut(event.text)
         case "checkpoint":
             summary = event.label
         case _:  # a kind added to the core later: still listed

@@ -80,6 +80,20 @@ def transcript(events: Sequence[Event]) -> str:
             case "turn_ended":
                 changes = f" — changes: {', '.join(e.changes)}" if e.changes else ""
                 out.append(f"*Turn ended: {e.stop_reason}{changes}*")
+            case "condensation":
+                what = f"*History condensed ({e.strategy}): ~{e.tokens_before} → ~{e.tokens_after} tokens*"
+                out.append(f"{what}\n\n{_fence(e.summary)}" if e.summary else what)
+            case "skill_injected":
+                out.append(f"*Given to the agent: {e.path} ({e.reason}: {e.trigger})*")
+            case "nudge":
+                out.append(f"*Nudged ({e.pattern}): {e.text}*")
+            case "notice":
+                out.append(f"*{e.level.capitalize()}: {e.message}*")
+            case "plan_updated":
+                marks = {"completed": "x", "in_progress": ">", "pending": " "}
+                out.append(
+                    "**Plan**\n\n" + "\n".join(f"- [{marks[p.status]}] {p.content}" for p in e.entries)
+                )
             case _:
                 pass
     return "\n\n".join(out) + "\n"

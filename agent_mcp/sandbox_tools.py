@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from agent_mcp.app import SidehandApp, result, tool, tool_errors
+from agent_mcp.asking import InputNeeded
 from agent_mcp.models import CommandOutput, DiffResult, EditorOutput, SandboxInfo, SearchResult
 from agent_mcp.sandboxes import sandbox_path
 from core.tools.editor import EditorParams
@@ -34,12 +35,16 @@ def register_sandbox_tools(server: MCPServer[Any], app: SidehandApp) -> None:
         workspace: Annotated[
             str | None, Field(None, max_length=4096, description="Folder to mirror, inside the allowed roots")
         ] = None,
-    ) -> Annotated[CallToolResult, SandboxInfo]:
+    ) -> Annotated[CallToolResult, SandboxInfo] | InputRequiredResult:
         """Start an isolated Docker sandbox with a copy of the workspace at /workspace: no network
         by default, resource limits, a persistent shell. Nothing you do there touches the workspace
         until apply_changes. Close it with sandbox_close."""
         with tool_errors():
-            return result(await boxes.create(await app.workspace(workspace, ctx)))
+            try:
+                path = await app.workspace(workspace, ctx)
+            except InputNeeded as needed:
+                return needed.result
+            return result(await boxes.create(path))
 
     @tool(server, title="Run a command in a sandbox")
     async def sandbox_run(

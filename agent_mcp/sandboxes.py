@@ -111,8 +111,9 @@ class SandboxRegistry:
     async def run(self, sandbox_id: str, command: str, timeout: float | None) -> CommandOutput:
         box = self.get(sandbox_id)
         async with box.lock:
-            obs = await self._bash.execute(BashParams(command=command), await self._context(box, timeout))
-            await box.session.files.record()
+            params = BashParams(command=command)
+            obs = await self._bash.execute(params, await self._context(box, timeout))
+            await box.session.after_tool(f"bash: {self._bash.title(params)}")
         note = box.session.take_sandbox_note()  # it was stopped while idle and started again
         return CommandOutput(
             output=f"{note}\n{obs.output}" if note else obs.output,
@@ -126,7 +127,7 @@ class SandboxRegistry:
         async with box.lock:
             obs = await self._editor.execute(params, await self._context(box))
             if params.command != "view":
-                await box.session.files.record()
+                await box.session.after_tool(f"editor: {self._editor.title(params)}")
         if obs.error:
             raise SandboxToolError(obs.output)
         return EditorOutput(path=params.path, output=obs.output, diff=obs.diff)
@@ -145,7 +146,7 @@ class SandboxRegistry:
             else:
                 box.edit_history.setdefault(target, []).append(b"")
             await sandbox.write_file(target, content.encode())
-            await box.session.files.record()
+            await box.session.after_tool(f"write: {target}")
         verb = "overwrote" if kind == "file" else "created"
         return EditorOutput(path=target, output=f"{verb} {target} ({len(content.encode())} bytes)")
 

@@ -13,11 +13,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent_mcp.models import (
     ApplyMode,
     ApplyResult,
+    ApprovalChoice,
     PendingApproval,
     TaskInfo,
     TaskReport,
@@ -30,8 +32,10 @@ from core.changes import ChangeSet
 from core.config import ApprovalMode
 from core.errors import SessionError, SidehandError
 from core.events import NOT_PERSISTED, ApprovalRequested, Event, TurnEnded
+from core.messages import decode_arguments
 from core.paths import escape_path, unescape_path
-from core.session import ApprovalDecision, Session
+from core.policy import ApprovalDecision, approval_options
+from core.session import Session
 from core.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -45,9 +49,19 @@ ENDED: dict[str, TaskStatus] = {
     "stuck": "stuck",
     "max_iterations": "max_iterations",
     "budget": "budget",
+    "max_tokens": "max_tokens",
+    "timeout": "timeout",
     "interrupted": "interrupted",
     "empty_reply": "empty_reply",
 }
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """A task's own limits (None: the server's settings)."""
+
+    max_cost: float | None = None  # USD
+    timeout: float | None = None  # seconds
 
 
 class TaskError(SidehandError):
@@ -69,6 +83,7 @@ class McpTask:
         self.end: TurnEnded | None = None
         self.events: deque[Event] = deque(maxlen=KEPT_EVENTS)
         self.pending: dict[str, ApprovalRequested] = {}
+        self.notices_logged: set[int] = set()  # seqs of the notices sent to a client as log messages
         self.changes: ChangeSet | None = None
         self.change_state: str = "none"
         self.applied: list[str] = []
@@ -173,7 +188,7 @@ class McpTask:
             task_id=self.id,
             status=self.status,
             workspace=str(self.session.workspace),
-            task=self.prompt,
+            task=self.session.redact(self.prompt),
             model=self.session.settings.model,
             approval=self.approval,
             apply=self.apply,
@@ -196,12 +211,23 @@ class McpTask:
             next_seq=self.events[-1].seq if self.events else -1,
             pending_approvals=[
                 PendingApproval(
-                    call_id=a.call_id, tool=a.tool, arguments=a.arguments, risk=a.risk, reason=a.reason
+                    call_id=a.call_id,
+                    tool=a.tool,
+                    arguments=a.arguments,
+                    risk=a.risk,
+                    reason=a.reason,
+                    options=[
+                        ApprovalChoice(
+                            scope=o.decision.scope if o.decision.allow else "reject", label=o.label
+                        )
+                        for o in approval_options(a.tool, decode_arguments(a.arguments), a.risk)
+                    ],
                 )
                 for a in self.pending.values()
             ],
             changes=changes,
             usage=usage_info(self.session.state.usage),
+            plan=list(self.session.state.plan),
         )
 
     def close(self) -> None:
@@ -221,7 +247,14 @@ class TaskRegistry:
         self.tasks: dict[str, McpTask] = {}
 
     async def start(
-        self, workspace: Path, prompt: str, *, model: str | None, approval: ApprovalMode, apply: ApplyMode
+        self,
+        workspace: Path,
+        prompt: str,
+        *,
+        model: str | None,
+        approval: ApprovalMode,
+        apply: ApplyMode,
+        limits: TaskLimits | None = None,
     ) -> McpTask:
         if not prompt.strip():
             raise TaskError("the task is empty: say what the agent should do")
@@ -231,7 +264,14 @@ class TaskRegistry:
                 f"{running} tasks are already running (the limit is {self.max_running}): wait for one "
                 "to finish or cancel one"
             )
-        session = await self.manager.create(workspace, model=model, approval_mode=approval)
+        limits = limits or TaskLimits()
+        session = await self.manager.create(
+            workspace,
+            model=model,
+            approval_mode=approval,
+            max_budget=limits.max_cost,
+            turn_timeout=limits.timeout,
+        )
         task = McpTask(session, prompt, approval, apply, self.approval_timeout)
         self.tasks[task.id] = task
         task.begin()

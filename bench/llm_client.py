@@ -81,7 +81,11 @@ def scripted_server() -> Iterator[str]:
     scripts = {
         "models": {
             BENCH_MODEL: {
-                "turns": [{"tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}]}],
+                # three commands in turn: the same one over and over would be stopped as stuck
+                "turns": [
+                    {"tool_calls": [{"name": "bash", "arguments": {"command": command}}]}
+                    for command in ("ls", "pwd", "echo step")
+                ],
                 "repeat": True,
             },
             STREAM_MODEL: {

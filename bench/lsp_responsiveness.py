@@ -22,11 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-BUSY_TURN = {
-    "text": "working " * 40,
-    "tool_calls": [{"name": "bash", "arguments": {"command": "ls"}}],
-    "delay": 0.01,
-}
+# Three commands in turn: the same one over and over would be stopped as stuck.
+BUSY_TURNS = [
+    {
+        "text": "working " * 40,
+        "tool_calls": [{"name": "bash", "arguments": {"command": command}}],
+        "delay": 0.01,
+    }
+    for command in ("ls", "pwd", "echo step")
+]
 
 
 class Client:
@@ -122,7 +126,7 @@ async def main(docker: bool) -> int:
     workspace.mkdir()
     (workspace / "app.py").write_text("def f(x):\n    return x + 1\n" * 50)
     script = tmp / "script.json"
-    script.write_text(json.dumps({"turns": [BUSY_TURN], "repeat": True} if docker else [BUSY_TURN] * 2000))
+    script.write_text(json.dumps({"turns": BUSY_TURNS, "repeat": True} if docker else BUSY_TURNS * 700))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEHAND_")}
     env.update(SIDEHAND_SESSIONS_DIR=str(tmp / "sessions"), SIDEHAND_CONFIG=str(tmp / "none.toml"))
     options: dict[str, Any] = {

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.llama_server import MODEL_NAME, ROOT, Server, chat, llama_server, server_version
 from core.config import Settings
-from core.prompts import system_prompt
+from core.prompts import build_system_prompt
 from core.tools import default_tools
 
 SIDEHAND = ROOT / ".venv" / "bin" / "sidehand"
@@ -226,7 +226,7 @@ def measure_speed(server: Server, jinja: bool) -> dict[str, float]:
     body: dict[str, Any] = {
         "model": MODEL_NAME,
         "messages": [
-            {"role": "system", "content": system_prompt(settings)},
+            {"role": "system", "content": build_system_prompt(settings, tools=list(default_tools()))},
             {"role": "user", "content": TASKS["fix_bug"].prompt},
         ],
         "temperature": 0,

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core.protocols import CommandResult
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
 from sandbox.host_shell import HostShell
 
@@ -131,7 +132,7 @@ async def main() -> None:
         "--image", default=None, help="sandbox image (default: $SIDEHAND_SANDBOX_IMAGE or the base)"
     )
     args = parser.parse_args()
-    factory = DockerSandboxFactory(args.image)
+    factory = DockerSandboxFactory(SandboxSettings(image=args.image))
     with tempfile.TemporaryDirectory(prefix="sidehand-bench-") as tmp:
         root = Path(tmp)
         workspace = make_workspace(root)

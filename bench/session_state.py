@@ -30,6 +30,7 @@ from core.config import Settings
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.protocols import LLM, TextSink
 from core.sessions import SessionManager
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
 
 
@@ -156,7 +157,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sidehand-bench-") as tmp:
         root = Path(tmp)
         settings = Settings(sessions_dir=root / "sessions", sandbox_idle_timeout=0)
-        factory = DockerSandboxFactory(image=settings.sandbox_image)
+        factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
         manager = SessionManager(settings, factory, no_model)
         try:
             print("(a) recording a step's changes")

@@ -25,10 +25,12 @@ import httpx
 
 from bench.llm_client import BENCH_MODEL, STREAM_CHUNKS, measure_stream, raw_httpx_call, scripted_server
 from core.config import Settings
+from core.host_watch import HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 from core.protocols import LLM, CommandResult, Sandbox, TextSink, Wait
 from core.sessions import SessionManager, default_llm_factory
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
 
 SIZES = (1, 50, 200, 800)
@@ -97,7 +99,7 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
             "sessions_dir": root / "sessions",
         }
     )
-    docker_factory = DockerSandboxFactory(image=settings.sandbox_image)
+    docker_factory = DockerSandboxFactory(SandboxSettings.from_settings(settings))
     boxes: list[TimedSandbox] = []
 
     class TimedFactory:
@@ -107,6 +109,12 @@ async def run_session(base_url: str, steps: int, root: Path) -> tuple[TimedLLM, 
 
         async def reap(self) -> int:
             return await docker_factory.reap()
+
+        async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+            await docker_factory.prewarm(workspace, watch)
+
+        async def aclose(self) -> None:
+            await docker_factory.aclose()
 
     llms: list[TimedLLM] = []
 

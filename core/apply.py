@@ -147,6 +147,7 @@ def recover_apply(workspace: Path, state: WorkspaceState, store: SessionStore) -
     done: list[str] = []  # already written
     todo: list[str] = []  # still as expected: to write
     blocked: dict[str, str] = {}  # neither: someone changed them since
+    host.remove_temp_files(unescape_path(key) for key in started.files)
     for key, entry in started.files.items():
         path = unescape_path(key)
         try:

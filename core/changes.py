@@ -31,6 +31,11 @@ class FileChange(BaseModel):
     binary: bool = False
     new_content: bytes | None = None  # None for deletions
     base_md5: str | None = None  # md5 of the host file the change was made against (None: absent)
+    # The host's file changed too since the agent's side first changed it: applying would
+    # overwrite the user's edit (refused without force). `host_diff`: the user's change, from the
+    # same base (when the base's content was kept).
+    conflict: bool = False
+    host_diff: str | None = None
 
     @property
     def shown_path(self) -> str:
@@ -38,8 +43,9 @@ class FileChange(BaseModel):
 
     @property
     def line(self) -> str:
-        """ "A path" / "M path" / "D path", as summaries list it."""
-        return f"{self.status[0].upper()} {self.shown_path}"
+        """ "A path" / "M path" / "D path" (and "(conflict)" when the host changed it too), as
+        summaries list it."""
+        return f"{self.status[0].upper()} {self.shown_path}" + (" (conflict)" if self.conflict else "")
 
 
 class ChangeSet(BaseModel):
@@ -64,6 +70,11 @@ class ChangeSet(BaseModel):
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def md5_of(data: bytes | None) -> str | None:
+    """md5 of a file's content; None for no file."""
+    return None if data is None else md5(data)
 
 
 def is_text(data: bytes) -> bool:

@@ -1,19 +1,47 @@
-"""Keeping the prompt bounded. `BoundedWindow` is the stopgap behind the Condenser seam until the
-full condenser lands: it keeps the first user message and the most recent messages that fit a
-token budget, and says in the prompt what was dropped.
+"""Keeping the prompt within the model's means, behind the `Condenser` seam: the view in, a shorter
+view and the `Condensation` event that makes it out. The state folds the event
+(`apply_condensation`), so the view after a condensation is a function of the log (replay, fork),
+and the transcript shows it.
 
-A step must cost the same at step 800 as at step 1, so the window keeps running token totals of
-the view (prefix sums) and only estimates messages it has not seen: each call costs O(new
-messages + log n), not O(n)."""
+Strategies (the `condenser` setting):
+- `none`: the view as it is (the prompt grows until the model refuses it);
+- `window`: the head (up to the first user message) and the newest messages that fit are kept;
+  the middle is replaced by a note and the session's facts;
+- `masking`: old large tool results are replaced by one-line summaries; when that is not enough,
+  as `window`;
+- `summary`: the middle is summarized by a model (the `condenser_model`, else the agent's) and
+  replaced by that summary and the facts (the window's note if the model call fails);
+- `auto` (the default): masking first, a summary when masking is not enough.
+
+The facts (core/facts.py: every file changed, every user message, the last command and test
+status) are written into every summary whole: they never depend on a summary's luck.
+
+When: the prompt's tokens (the last model call's as the provider counted them, plus an estimate
+of what was added since) pass the budget: `prompt_token_budget`, or less when the model's context
+window is smaller. A condensation brings the view down to half the budget, so the next one is many
+steps away (and the prompt's prefix stays put for the provider's cache in between)."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from core.messages import ChatMessage
+from core.errors import LLMError
+from core.events import Condensation
+from core.messages import ChatMessage, ToolCall, Usage, decode_arguments
 
-CHARS_PER_TOKEN = 4  # a cheap, deterministic estimate; good enough to bound the prompt
+CHARS_PER_TOKEN = 4  # a cheap, deterministic estimate; the provider's counts correct it each call
+TARGET_SHARE = 0.5  # after a condensation the prompt is at most this share of the budget
+TAIL_SHARE = 0.25  # the newest messages kept word for word, as a share of the budget
+WINDOW_SHARE = 0.8  # of the model's context window, the most a prompt may take (the rest: the reply)
+MIN_MIDDLE_SHARE = 0.1  # a middle smaller than this share of the budget is not worth condensing
+MASK_MIN_CHARS = 800  # a tool result longer than this may be shown as one line once it is old
+MASKED_MARK = "[output hidden"
+
+Strategy = Literal["auto", "none", "window", "masking", "summary"]
+# Summarizes messages; returns the summary and the call's usage (and the model that answered).
+Summarize = Callable[[Sequence[ChatMessage]], Awaitable[tuple[str, Usage, str | None]]]
 
 
 def estimate_tokens(message: ChatMessage) -> int:
@@ -23,56 +51,186 @@ def estimate_tokens(message: ChatMessage) -> int:
     return size // CHARS_PER_TOKEN + 4
 
 
-def window_budget(prompt_token_budget: int, context_window: int | None, fixed_tokens: int) -> int:
-    """Tokens the conversation may take: the prompt budget, and within the model's context window
-    what the system prompt and tools (`fixed_tokens`) and room for the reply leave."""
-    if context_window is None:
-        return prompt_token_budget
-    reply_room = min(4096, context_window // 4)
-    return max(1000, min(prompt_token_budget, context_window - fixed_tokens - reply_room))
+def prompt_budget(token_budget: int, context_window: int | None) -> int:
+    """The most tokens a prompt should hold: the setting, or less for a small context window."""
+    if context_window:
+        return max(1000, min(token_budget, int(context_window * WINDOW_SHARE)))
+    return token_budget
 
 
-class BoundedWindow:
-    def __init__(self, token_budget: int) -> None:
-        self.token_budget = token_budget
-        self._seen: list[ChatMessage] = []  # the view's messages the totals below are for
-        self._totals: list[int] = []  # _totals[i]: tokens of view[0..i]
+@dataclass(frozen=True)
+class View:
+    messages: Sequence[ChatMessage]
+    origins: Sequence[int]  # the seq of the event each message came from (non-decreasing)
+    facts: Callable[[], str]  # the facts that must survive, written out (core/facts.py)
+    prompt_tokens: int  # the whole prompt's (system prompt and tools included), best known
+    budget: int
 
-    def _sync(self, view: Sequence[ChatMessage]) -> None:
-        """Bring the running totals up to date. The view only grows at its end (the last message
-        may be replaced when a reply's tool calls are merged into it), so compare from the end."""
-        kept = min(len(self._seen), len(view))
-        while kept and self._seen[kept - 1] is not view[kept - 1]:
-            kept -= 1
-        del self._seen[kept:], self._totals[kept:]
-        total = self._totals[-1] if self._totals else 0
-        for message in view[kept:]:
-            total += estimate_tokens(message)
-            self._seen.append(message)
-            self._totals.append(total)
 
-    def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]:
-        first_user = next((i for i, m in enumerate(view) if m.role == "user"), None)
-        if first_user is None:
-            return view
-        self._sync(view)
-        if self._totals[-1] <= self.token_budget:
-            return view
-        head_tokens = self._totals[first_user]
-        # the first index whose tail (start..end) fits in what the head leaves
-        need = self._totals[-1] - (self.token_budget - head_tokens)
-        start = max(bisect_left(self._totals, need) + 1, first_user + 1)
-        # Never begin the kept tail with tool results whose call was dropped.
-        while start < len(view) and view[start].role == "tool":
-            start += 1
-        dropped = start - first_user - 1
-        if dropped <= 0:
-            return view
-        note = ChatMessage(
-            role="user",
-            content=(
-                f"[{dropped} earlier messages of this session were dropped to keep the prompt within "
-                f"{self.token_budget} tokens. Re-read files or re-run commands if you need what they showed.]"
-            ),
+@dataclass(frozen=True)
+class Condensed:
+    messages: list[ChatMessage]
+    event: Condensation
+    usage: Usage | None = None  # of a summary's model call
+    model: str | None = None
+
+
+def apply_condensation(
+    messages: Sequence[ChatMessage], origins: Sequence[int], event: Condensation
+) -> tuple[list[ChatMessage], list[int]]:
+    """The view after `event`: masked tool results shown as their line, the forgotten range
+    replaced by the summary (which takes the range's first seq, so origins stay ordered)."""
+    out: list[ChatMessage] = []
+    kept: list[int] = []
+    placed = False
+    for message, origin in zip(messages, origins, strict=True):
+        if 0 <= event.forgotten_from <= origin <= event.forgotten_to:
+            if not placed:
+                out.append(ChatMessage(role="user", content=event.summary))
+                kept.append(event.forgotten_from)
+                placed = True
+            continue
+        if origin in event.masked and message.role == "tool":
+            message = message.model_copy(update={"content": event.masked[origin]})
+        out.append(message)
+        kept.append(origin)
+    return out, kept
+
+
+class StrategyCondenser:
+    """The strategies above; `summarize` is the model call of `summary` and `auto`."""
+
+    def __init__(self, strategy: Strategy = "auto", summarize: Summarize | None = None) -> None:
+        self.strategy = strategy
+        self.summarize = summarize
+
+    async def condense(self, view: View) -> Condensed | None:
+        if self.strategy == "none" or view.prompt_tokens <= view.budget:
+            return None
+        sizes = [estimate_tokens(m) for m in view.messages]
+        overhead = max(0, view.prompt_tokens - sum(sizes))  # system prompt, tools, estimate error
+        target = int(view.budget * TARGET_SHARE) - overhead
+        head = _head_end(view.messages)
+        tail = _tail_start(view.messages, sizes, head, int(view.budget * TAIL_SHARE))
+        if self.strategy in ("auto", "masking"):
+            masked = _masks(view.messages, view.origins, head, tail)
+            saved = sum(sizes[i] - len(line) // CHARS_PER_TOKEN for i, line in masked.items())
+            if masked and sum(sizes) - saved <= target:
+                return self._event(view, sizes, strategy="masking", masked=masked)
+        if sum(sizes[head:tail]) < view.budget * MIN_MIDDLE_SHARE:
+            # Little between the first instruction and the newest steps (a last step larger than the
+            # budget, say): summarizing it again would cost a model call per step and save nothing.
+            return None
+        text, usage, model = None, None, None
+        if self.strategy in ("auto", "summary") and self.summarize is not None:
+            try:
+                text, usage, model = await self.summarize(view.messages[head:tail])
+            except LLMError:
+                text = None  # the facts and the note still go in: the window's way
+        return self._event(
+            view,
+            sizes,
+            strategy="summary" if text else "window",
+            span=(head, tail),
+            text=text,
+            usage=usage,
+            model=model,
         )
-        return [*view[: first_user + 1], note, *view[start:]]
+
+    def _event(
+        self,
+        view: View,
+        sizes: list[int],
+        *,
+        strategy: str,
+        masked: dict[int, str] | None = None,
+        span: tuple[int, int] | None = None,
+        text: str | None = None,
+        usage: Usage | None = None,
+        model: str | None = None,
+    ) -> Condensed:
+        fields: dict[str, object] = {"strategy": strategy, "tokens_before": view.prompt_tokens}
+        if masked:
+            fields["masked"] = {view.origins[i]: line for i, line in masked.items()}
+        if span is not None:
+            start, end = span
+            fields.update(
+                forgotten_from=view.origins[start],
+                forgotten_to=view.origins[end - 1],
+                summary=_summary_text(end - start, view.budget, text, view.facts),
+            )
+        draft = Condensation.model_validate(fields)
+        messages, _ = apply_condensation(view.messages, view.origins, draft)
+        overhead = max(0, view.prompt_tokens - sum(sizes))
+        after = overhead + sum(estimate_tokens(m) for m in messages)
+        event = draft.model_copy(update={"tokens_after": after})
+        return Condensed(messages, event, usage, model)
+
+
+def _head_end(messages: Sequence[ChatMessage]) -> int:
+    """The index just past the first user message (the task as first given stays in place)."""
+    first = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+    return 0 if first is None else first + 1
+
+
+def _tail_start(messages: Sequence[ChatMessage], sizes: list[int], head: int, budget: int) -> int:
+    """Where the newest messages that fit `budget` begin: never on a tool result (its call would
+    be cut off) and never before `head`; the last step is kept whatever its size."""
+    start, used = len(messages), 0
+    while start > head and used + sizes[start - 1] <= budget:
+        start -= 1
+        used += sizes[start]
+    while start < len(messages) and messages[start].role == "tool":
+        start += 1
+    if start == len(messages):  # the last step alone is over the budget: keep it all the same
+        start = len(messages) - 1
+        while start > head and messages[start].role == "tool":
+            start -= 1
+    return max(start, head)
+
+
+def _masks(messages: Sequence[ChatMessage], origins: Sequence[int], head: int, tail: int) -> dict[int, str]:
+    """One line for each large tool result before the tail (by index)."""
+    calls: dict[str, ToolCall] = {c.id: c for m in messages[:tail] for c in m.tool_calls}
+    out = {}
+    for i in range(head, tail):
+        message = messages[i]
+        content = message.content or ""
+        if message.role == "tool" and len(content) > MASK_MIN_CHARS and not content.startswith(MASKED_MARK):
+            out[i] = _mask_line(content, calls.get(message.tool_call_id or ""))
+    return out
+
+
+def _mask_line(content: str, call: ToolCall | None) -> str:
+    what = "this tool call"
+    if call is not None:
+        args = decode_arguments(call.arguments)
+        detail = (
+            args.get("command")
+            if call.name == "bash"
+            else " ".join(str(args.get(k, "")) for k in ("command", "path"))
+        )
+        what = f"{call.name} {' '.join(str(detail or '').split())[:120]}".strip()
+    lines = content.strip().splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")[:120]
+    status = lines[-1].strip() if lines and lines[-1].startswith("[exit code") else ""
+    return (
+        f"{MASKED_MARK} to save space: {len(lines)} lines from {what}; it began: {first!r}"
+        + (f"; {status}" if status else "")
+        + ". Run it again if you need it.]"
+    )
+
+
+def _summary_text(count: int, budget: int, summary: str | None, facts: Callable[[], str]) -> str:
+    if summary:
+        head = (
+            f"[Sidehand condensed this session: {count} earlier messages were replaced by the summary "
+            "below and the facts after it.]\n\n## Summary of the earlier work\n\n" + summary.strip()
+        )
+    else:
+        head = (
+            f"[{count} earlier messages of this session were dropped to keep the prompt within {budget} "
+            "tokens. The facts below are exact; re-read files or re-run commands if you need what "
+            "those messages showed.]"
+        )
+    return f"{head}\n\n{facts()}"

@@ -8,12 +8,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.errors import ConfigError
+from core.redaction import environment_secrets
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
 ToolCallMode = Literal["auto", "native", "text"]
+CondenserStrategy = Literal["auto", "none", "window", "masking", "summary"]
 ENV_PREFIX = "SIDEHAND_"
 # Sandbox defaults, for Settings and for the sandbox modules alike (one source).
 DEFAULT_IMAGE = "sidehand/base:bookworm-2"
@@ -26,6 +28,17 @@ DEFAULT_MEMORY = "4g"
 DEFAULT_CPUS = 2.0
 DEFAULT_PIDS_LIMIT = 1024
 DEFAULT_OUTPUT_LIMIT = 30_000
+# Folders never mirrored into the sandbox (gitignore patterns; .gitignore files add to these).
+DEFAULT_SANDBOX_EXCLUDES = (
+    ".venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+)
+DEFAULT_MAX_FILE_SIZE = 50 << 20
 
 
 def _data_home() -> Path:
@@ -77,9 +90,24 @@ class Settings(BaseModel):
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)
     max_budget: float | None = Field(
-        None, gt=0, description="stop a session when its cost (USD) reaches this"
+        None, gt=0, description="stop a task (a turn) when its cost (USD) reaches this"
     )
-    prompt_token_budget: int = Field(60_000, ge=2000, description="the prompt is kept under this many tokens")
+    max_tokens: int | None = Field(None, gt=0, description="stop a task when it has used this many tokens")
+    turn_timeout: float | None = Field(None, gt=0, description="stop a task after this many seconds")
+    prompt_token_budget: int = Field(32_000, ge=2000, description="the prompt is kept under this many tokens")
+    condenser: CondenserStrategy = "auto"
+    condenser_model: str | None = Field(None, description="a cheaper model for the condenser's summaries")
+    context_window: int | None = Field(
+        None, ge=1024, description="the model's context window in tokens (default: litellm's figure)"
+    )
+    user_skills_dir: Path | None = Field(default_factory=lambda: Path.home() / ".agents" / "skills")
+    mcp_config: Path | None = Field(
+        default_factory=lambda: default_config_path().parent / "mcp.json",
+        description="the user's MCP servers (mcpServers JSON) whose tools the agent gets",
+    )
+    trust_workspace_mcp: bool = Field(
+        False, description="also start the MCP servers of the workspace's .mcp.json (they run on the host)"
+    )
     max_saved_output: int = Field(
         10_000_000, ge=0, description="bytes of a command's full output kept on the host (0: none)"
     )
@@ -89,15 +117,46 @@ class Settings(BaseModel):
     sandbox_idle_timeout: float = Field(
         900.0, ge=0, description="stop a session's sandbox after this many seconds unused (0: never)"
     )
+    sandbox_excludes: tuple[str, ...] = Field(
+        DEFAULT_SANDBOX_EXCLUDES,
+        description="gitignore patterns never mirrored into the sandbox (comma-separated in the environment)",
+    )
+    sandbox_gitignore: bool = Field(True, description="leave what .gitignore ignores out of the sandbox")
+    sandbox_max_file_size: int = Field(
+        DEFAULT_MAX_FILE_SIZE, ge=0, description="bytes of data a file may hold to be mirrored (0: no limit)"
+    )
+    sandbox_mirror: bool = Field(True, description="keep the sandbox following the host's files live")
+    sandbox_pool: int = Field(
+        1, ge=0, le=8, description="ready sandboxes kept per workspace by the servers (0: none)"
+    )
+    sandbox_tmpfs: str | None = Field(
+        None, description="hold /workspace in memory, of at most this size (e.g. 512m); for small projects"
+    )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
     # The model's profile: per model in `models`, or for whatever model at the top level.
     models: dict[str, ModelProfile] = Field(default_factory=dict)
     tool_calls: ToolCallMode | None = None
-    context_window: int | None = Field(None, ge=1024)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
     max_output_tokens: int | None = Field(None, ge=16)
+
+    sandbox_env: tuple[str, ...] = Field(
+        (), description="host environment variables passed into the sandbox (none by default)"
+    )
+
+    @field_validator("sandbox_env", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """`SIDEHAND_SANDBOX_ENV=NPM_TOKEN,GITHUB_TOKEN` (a config file gives a list)."""
+        return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+
+    @field_validator("sandbox_excludes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def profile(self) -> ModelProfile:
         """The model's profile: its `models` table, with the top-level values that are set."""
@@ -106,7 +165,10 @@ class Settings(BaseModel):
         return table.model_copy(update={k: v for k, v in top.items() if v is not None})
 
     def secrets(self) -> list[str]:
-        return [self.api_key.get_secret_value()] if self.api_key else []
+        """Everything masked wherever Sidehand writes or shows text: the API key, and the values of
+        the environment's credential variables (core.redaction.environment_secrets)."""
+        own = [self.api_key.get_secret_value()] if self.api_key else []
+        return own + environment_secrets()
 
     def require_model(self) -> str:
         if not self.model:

@@ -1,4 +1,5 @@
-"""The step loop: view → condense → model → tool calls → policy → sandbox → observation.
+"""The step loop: limits → skills → view (condensed) → model → tool calls → policy → sandbox →
+observation → rules, stuck check.
 
 It leaves through a typed outcome (TurnOutcome.stop_reason). Every event goes through `emit`,
 which appends to the log and updates the state. The log is fsynced (off the event loop's thread)
@@ -13,28 +14,31 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from core.condenser import BoundedWindow, window_budget
+from core.budgets import TurnBudget
 from core.config import Settings
 from core.errors import LLMError
 from core.events import (
     AgentMessage,
     AgentMessageChunk,
     Event,
+    Nudge,
+    PlanUpdated,
     ReplyNotice,
     StopReason,
     ToolCallEvent,
-    ToolResultEvent,
     ToolStarted,
     UsageRecorded,
 )
-from core.messages import ChatMessage, ToolCall
+from core.messages import ToolCall
+from core.next_prompt import PromptBuilder
 from core.output import OutputBudget
 from core.policy import Policy, Verdict
-from core.prompts import system_prompt
 from core.protocols import LLM, Condenser, Sandbox
+from core.skill_guide import SkillGuide
 from core.state import State
+from core.stuck import Call, StuckDetector
 from core.tool_protocol import ToolProtocol
-from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call
+from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call, result_event
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +66,11 @@ class Controller:
         emit: Callable[[Event], Event],
         sync: Callable[[], Awaitable[None]],
         approve: Approver,
-        after_tool: Callable[[], Awaitable[object]],
+        after_tool: Callable[[ToolCallEvent], Awaitable[object]],
         sandbox_note: Callable[[], str | None],
         outputs: OutputBudget,
-        condenser: Condenser | None = None,
+        condenser: Condenser,
+        guide: SkillGuide,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -79,28 +84,42 @@ class Controller:
         self.after_tool = after_tool
         self.sandbox_note = sandbox_note
         self.outputs = outputs
+        self.guide = guide
+        self.prompt = PromptBuilder(settings, state, emit, condenser, tools)
+        self.tool_protocol = ToolProtocol(settings.profile().tool_calls or "auto", tools)
+        self.stuck = StuckDetector()
         self.edit_history: dict[str, list[bytes | None]] = {}
-        self._specs = [t.spec_for(settings) for t in tools.values()]
-        self._system = ChatMessage(role="system", content=system_prompt(settings))
-        profile = settings.profile()
-        self.tool_protocol = ToolProtocol(profile.tool_calls or "auto", self._system, self._specs, tools)
-        fixed = self.tool_protocol.fixed_tokens()
-        budget = window_budget(settings.prompt_token_budget, profile.context_window, fixed)
-        self.condenser = condenser or BoundedWindow(budget)
         self._call_ids = {c.id for m in state.messages for c in m.tool_calls}
+        self._steps_done = 0
 
     async def run_turn(self) -> TurnOutcome:
         """Steps until the agent finishes, a limit is hit, or an error stops it. Cancellation
         (task.cancel) propagates; the session records it."""
+        budget = TurnBudget(self.settings, self.state.usage)
+        self.stuck.start_turn()
+        self._steps_done = 0
+        deadline = asyncio.timeout(self.settings.turn_timeout)  # a step still running then is cancelled
+        try:
+            async with deadline:
+                return await self._steps(budget)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return TurnOutcome("timeout", budget.timeout_message(), self._steps_done)
+
+    async def _steps(self, budget: TurnBudget) -> TurnOutcome:
         protocol = self.tool_protocol
         if protocol.needs_consulting:
             await protocol.consult(await self.llm.supports_tools())
+        self.guide.start_turn()  # the prompt's trigger words are looked at on the first refresh
         iteration = 0
         while iteration < self.settings.max_iterations:
             iteration += 1
-            if (budget := self.settings.max_budget) is not None and self.state.usage.cost >= budget:
-                return TurnOutcome("budget", f"the session's budget of ${budget:g} is spent", iteration - 1)
-            messages, specs = protocol.request(self.condenser.condense(self.state.messages))
+            self._steps_done = iteration - 1
+            if (limit := budget.check(self.state.usage)) is not None:
+                return TurnOutcome(*limit, iteration - 1)
+            await self.guide.refresh()  # a skill file edited meanwhile takes effect now
+            messages, specs = protocol.request(*await self.prompt.build())
             try:
                 reply = await self.llm.complete(messages, specs, on_text=self._stream)
             except LLMError as exc:
@@ -108,21 +127,29 @@ class Controller:
                     iteration -= 1
                     continue
                 return TurnOutcome("error", str(exc), iteration)
+            window = reply.context_window
+            session = self.state.usage + reply.usage
             self.emit(
-                UsageRecorded(call=reply.usage, session=self.state.usage + reply.usage, model=reply.model)
+                UsageRecorded(call=reply.usage, session=session, model=reply.model, context_window=window)
             )
             reading = protocol.read(reply, self._call_ids)
             if reading.text:
                 self.emit(AgentMessage(text=reading.text))
-            if reading.calls:
-                if (finished := await self._run_calls(reading.calls)) is not None:
-                    return TurnOutcome("end_turn", finished, iteration)
-            elif reading.notice is not None:
+            if reading.notice is not None:
                 self.emit(ReplyNotice(text=reading.notice))
-            elif reading.empty_again:
+                continue
+            if reading.empty_again:
                 return TurnOutcome("empty_reply", "the model replied with nothing, twice in a row", iteration)
-            else:
+            if not reading.calls:
                 return TurnOutcome("end_turn", reading.text or "", iteration)
+            finished, calls = await self._run_calls(reading.calls)
+            if finished is not None:
+                return TurnOutcome("end_turn", finished, iteration)
+            await self.guide.after_step()
+            if (verdict := self.stuck.after_step(calls)) is not None:
+                if verdict.action == "stop":
+                    return TurnOutcome("stuck", verdict.text, iteration)
+                self.emit(Nudge(pattern=verdict.finding.pattern, text=verdict.text))
         return TurnOutcome(
             "max_iterations",
             f"stopped after {self.settings.max_iterations} steps",
@@ -132,9 +159,9 @@ class Controller:
     def _stream(self, text: str) -> None:
         self.emit(AgentMessageChunk(text=text))
 
-    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> str | None:
+    async def _run_calls(self, calls: tuple[ToolCall, ...]) -> tuple[str | None, list[Call]]:
         """Log every call of the reply (so they form one assistant message), then run them in order.
-        Returns the finish message if the agent called `finish`."""
+        Returns the finish message if the agent called `finish`, and what each call returned."""
         parsed: list[tuple[Tool, Params] | ToolCallError] = []
         actions = []
         for call in calls:
@@ -153,17 +180,21 @@ class Controller:
             actions.append(action)
         await self.sync()  # an action is durable before it runs: a crash mid-action is reported on load
         finished = None
+        done: list[Call] = []
         for action, call_parsed in zip(actions, parsed, strict=True):
             if isinstance(call_parsed, ToolCallError):
                 observation = Observation(str(call_parsed), error=True)
             else:
                 observation = await self._run_one(action, *call_parsed)
-            self.emit(_result_event(action, observation))
+            self.emit(result_event(action, observation))
+            if observation.plan is not None:
+                self.emit(PlanUpdated(entries=observation.plan))
             if not isinstance(call_parsed, ToolCallError):
-                await self._record_files()
+                await self._record_files(action)
             if observation.finish:
                 finished = observation.output
-        return finished
+            done.append(Call(action.tool, action.arguments, observation.output, observation.error))
+        return finished, done
 
     async def _run_one(self, action: ToolCallEvent, tool: Tool, params: Params) -> Observation:
         verdict = self.policy.decide(action.tool, params.model_dump(exclude_none=True))
@@ -188,27 +219,12 @@ class Controller:
             raise
         return replace(observation, output=f"{note}\n{observation.output}") if note else observation
 
-    async def _record_files(self) -> None:
-        """Log what the tool changed in the sandbox. A failure here must not end the turn: the
-        next call records it (changes are collected since the last success)."""
+    async def _record_files(self, action: ToolCallEvent) -> None:
+        """Log what the tool changed in the sandbox (and a checkpoint). A failure here must not end
+        the turn: the next call records it (changes are collected since the last success)."""
         try:
-            await self.after_tool()
+            await self.after_tool(action)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("could not record the sandbox's changes after a tool call")
-
-
-def _result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
-    return ToolResultEvent(
-        call_id=action.call_id,
-        tool=action.tool,
-        output=obs.output,
-        error=obs.error,
-        exit_code=obs.exit_code,
-        timed_out=obs.timed_out,
-        truncated=obs.truncated,
-        full_output_path=obs.full_output_path,
-        diff=obs.diff,
-        path=obs.path,
-    )

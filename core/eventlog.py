@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from core.errors import SidehandError
 from core.events import EVENT_ADAPTER, EVENT_LIST_ADAPTER, NOT_PERSISTED, Event
-from core.redaction import Redactor
+from core.redaction import FILE_RECORDS, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class EventLog:
         self.path = path
         self._fd = fd
         self.next_seq = next_seq
-        self._redact = redactor or Redactor()
+        self.redactor = redactor or Redactor()  # the session's: it masks what it emits too
         self._dirty = False
 
     # ---- opening -------------------------------------------------------------------------
@@ -58,7 +58,8 @@ class EventLog:
         if event.kind in NOT_PERSISTED:
             raise EventLogError(f"{event.kind} events are streamed, never persisted")
         stored = event.model_copy(update={"seq": self.next_seq})
-        data = (self._redact(stored.model_dump_json()) + "\n").encode()
+        line = stored.model_dump_json()
+        data = ((line if event.kind in FILE_RECORDS else self.redactor(line)) + "\n").encode()
         try:
             written = os.write(self._fd, data)
             if written != len(data):  # only on a full disk; never leave half a line behind

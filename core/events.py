@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from core.messages import Usage
 
 Source = Literal["user", "agent", "environment", "system"]
-# `stuck` is produced by the stuck detector (the agent issue): the fronts already map it.
+# `stuck`: the stuck detector saw the agent repeat itself after a nudge (core/stuck.py).
+# `budget` (cost), `max_tokens` and `timeout` (wall clock): the task's limits (core/budgets.py).
 # `interrupted`: the process was told to stop (SIGTERM), or died, during the turn.
 # `empty_reply`: the model replied with nothing twice in a row (after a nudge).
 StopReason = Literal[
-    "end_turn", "cancelled", "max_iterations", "budget", "error", "stuck", "interrupted", "empty_reply"
+    "end_turn",
+    "cancelled",
+    "max_iterations",
+    "budget",
+    "max_tokens",
+    "timeout",
+    "error",
+    "stuck",
+    "interrupted",
+    "empty_reply",
 ]
 SessionStatus = Literal[
     "idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck", "interrupted"
@@ -134,7 +144,9 @@ class ApprovalGranted(EventBase):
     source: Source = "user"
     call_id: str
     scope: ApprovalScope = "once"
-    pattern: str | None = None  # the command prefix or path a scoped approval covers
+    pattern: str | None = None  # the command prefix or path a scoped approval covers (the first)
+    patterns: tuple[str, ...] = ()  # every command prefix it covers (a line of several commands)
+    high_risk: bool = False  # the scoped approval covers high-risk actions too (said explicitly)
 
 
 class ApprovalRejected(EventBase):
@@ -146,14 +158,102 @@ class ApprovalRejected(EventBase):
 
 
 class Condensation(EventBase):
-    """The condenser replaced a range of the view with a summary. Not emitted yet: the condenser
-    that emits it is the agent issue's; the log format is fixed here so replay stays stable."""
+    """The condenser shortened the model's view (core/condenser.py): the messages made by the
+    events `forgotten_from`..`forgotten_to` (seqs, inclusive; -1: none) are replaced by one message,
+    `summary`, and the tool results in `masked` (seq -> one line) are shown as that line. The state
+    folds it, so the view after it is a function of the log (replay, fork)."""
 
     kind: Literal["condensation"] = "condensation"
     source: Source = "system"
-    summary: str
-    forgotten_from: int
-    forgotten_to: int
+    summary: str = ""
+    forgotten_from: int = -1
+    forgotten_to: int = -1
+    masked: dict[int, str] = Field(default_factory=dict)
+    strategy: str = ""
+    tokens_before: int = 0  # the view's tokens (estimated) before and after
+    tokens_after: int = 0
+
+
+class ContextFile(BaseModel):
+    """An always-on instruction file (AGENTS.md, CLAUDE.md, …) as it was read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    text: str
+
+
+class SkillListing(BaseModel):
+    """A skill the model may load by name (core/skills.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    path: str
+
+
+class ContextLoaded(EventBase):
+    """What the repository tells the agent, as read now: the always-on instruction files (they
+    are in the system prompt) and the skills offered by name. Logged when it changes, so the
+    system prompt at any point of a session is a function of its log."""
+
+    kind: Literal["context_loaded"] = "context_loaded"
+    source: Source = "system"
+    instructions: tuple[ContextFile, ...] = ()
+    skills: tuple[SkillListing, ...] = ()
+
+
+class SkillInjected(EventBase):
+    """A skill's text given to the model (folded into its messages): a trigger word appeared in
+    the user's message (`reason` "trigger"), or the agent first touched a file below a nested
+    AGENTS.md (`reason` "rule", `trigger` the file). At most once per session each."""
+
+    kind: Literal["skill_injected"] = "skill_injected"
+    source: Source = "system"
+    name: str
+    path: str
+    reason: Literal["trigger", "rule"]
+    trigger: str = ""
+    text: str
+
+
+class Nudge(EventBase):
+    """A word to the model from the stuck detector (folded into its messages)."""
+
+    kind: Literal["nudge"] = "nudge"
+    source: Source = "system"
+    pattern: str  # what repeated: "repeated_action", "repeated_error", "monologue", "alternation"
+    text: str
+
+
+class Notice(EventBase):
+    """Something the user should know that is not the agent's doing: a skill file that cannot be
+    used, an MCP server that did not start. The fronts show it (LSP window/showMessage, MCP log
+    message, CLI stderr)."""
+
+    kind: Literal["notice"] = "notice"
+    source: Source = "system"
+    level: Literal["info", "warning", "error"] = "warning"
+    message: str
+
+
+class PlanEntry(BaseModel):
+    """One item of the agent's task plan (the shape of ACP's plan entries)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    content: str
+    status: Literal["pending", "in_progress", "completed"] = "pending"
+    priority: Literal["high", "medium", "low"] = "medium"
+
+
+class PlanUpdated(EventBase):
+    """The agent's plan, whole, after its `plan` tool changed it."""
+
+    kind: Literal["plan_updated"] = "plan_updated"
+    source: Source = "agent"
+    entries: tuple[PlanEntry, ...] = ()
 
 
 class StateChanged(EventBase):
@@ -171,6 +271,8 @@ class UsageRecorded(EventBase):
     call: Usage
     session: Usage
     model: str | None = None
+    context_window: int | None = None  # the model's, in tokens, when known
+    purpose: Literal["step", "condenser"] = "step"  # an agent step, or a condensation's summary
 
 
 class TurnEnded(EventBase):
@@ -239,12 +341,18 @@ class ApplyFinished(EventBase):
 
 
 class Checkpoint(EventBase):
-    """A restorable sandbox state. Not emitted yet: checkpoints come with the sandbox issue."""
+    """A state of the sandbox's files to go back to: one after every tool call, and one made by
+    each restore (so a restore can be undone). Its files are the fold of the log's workspace events
+    up to this one: nothing is copied. `checkpoint_id` counts from 1 in the session (a fork keeps
+    the numbers); `call_id` is the tool call it follows; `restored` the checkpoint a restore went
+    back to."""
 
     kind: Literal["checkpoint"] = "checkpoint"
-    source: Source = "system"
+    source: Source = "environment"
+    checkpoint_id: str
     label: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    call_id: str | None = None
+    restored: str | None = None
 
 
 Event = Annotated[
@@ -265,7 +373,12 @@ Event = Annotated[
     | WorkspaceDelta
     | ApplyStarted
     | ApplyFinished
-    | Checkpoint,
+    | Checkpoint
+    | ContextLoaded
+    | SkillInjected
+    | Nudge
+    | Notice
+    | PlanUpdated,
     Field(discriminator="kind"),
 ]
 

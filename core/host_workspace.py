@@ -13,25 +13,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from core.errors import UnsafePathError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_NAME = re.compile(r"\.(.*)\.sidehand-[0-9a-f]{12}\.tmp", re.S)  # group 1: the target's name
 
 
-def check_relative(rel: str) -> tuple[str, ...]:
+def check_relative(rel: str, *, writing: bool = False) -> tuple[str, ...]:
     """The parts of a workspace-relative POSIX path, or UnsafePathError saying why it is refused."""
     if not rel or "\0" in rel:
         raise UnsafePathError(f"refusing {rel!r}: not a file path")
     pure = PurePosixPath(rel)
     if pure.is_absolute() or any(part in ("..", ".") for part in rel.split("/")) or "" in rel.split("/"):
         raise UnsafePathError(f"refusing {rel!r}: not a relative path inside the workspace")
-    if ".git" in pure.parts:
+    if writing and ".git" in pure.parts:
         raise UnsafePathError(f"refusing {rel!r}: Sidehand never writes inside a .git folder")
     return pure.parts
 
@@ -64,9 +66,39 @@ class HostWorkspace:
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
 
+    def list_files(self, rel: str = "") -> dict[str, tuple[str, int, int]]:
+        """The entries of the folder `rel` ("" for the root), by name: ("file" | "dir" | "link" |
+        "other", size, mtime in ns), from lstat (a symlink is not followed). Empty when the folder
+        is missing; UnsafePathError when a folder on the way is a symlink."""
+        parts = check_relative(rel) if rel else ()
+        try:
+            with self._folder(parts, create=False) as folder, os.scandir(folder) as entries:
+                out = {}
+                for entry in entries:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # removed while listed
+                        continue
+                    mode = info.st_mode
+                    kind = (
+                        "file"
+                        if stat.S_ISREG(mode)
+                        else "dir"
+                        if stat.S_ISDIR(mode)
+                        else "link"
+                        if stat.S_ISLNK(mode)
+                        else "other"
+                    )
+                    out[entry.name] = (kind, info.st_size, info.st_mtime_ns)
+                return out
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._refusal(rel, exc) from exc
+
     def check_writable(self, rel: str) -> None:
         """Raise UnsafePathError if `rel` could not be replaced or deleted (without changing anything)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=False) as folder:
                 self._target_kind(rel, folder, parts[-1])
@@ -79,7 +111,7 @@ class HostWorkspace:
     def write(self, rel: str, data: bytes, mode: int | None = None) -> None:
         """Replace (or create) the file at `rel` with `data`. An existing file keeps its mode;
         `mode` sets a new file's (the umask applies, as for any new file)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=True) as folder:
                 existing = self._target_kind(rel, folder, parts[-1])
@@ -101,7 +133,7 @@ class HostWorkspace:
 
     def delete(self, rel: str) -> None:
         """Remove the regular file at `rel` (nothing there: nothing to do)."""
-        parts = check_relative(rel)
+        parts = check_relative(rel, writing=True)
         try:
             with self._folder(parts[:-1], create=False) as folder:
                 if self._target_kind(rel, folder, parts[-1]) is not None:
@@ -110,6 +142,29 @@ class HostWorkspace:
             return
         except OSError as exc:
             raise self._refusal(rel, exc) from exc
+
+    def remove_temp_files(self, rels: Iterable[str]) -> int:
+        """Remove the temporary files that writes of `rels` left beside them when their process
+        was killed mid-write; the number removed. Only regular files at this module's temp names
+        go; a folder that cannot be entered safely is left alone."""
+        by_folder: dict[tuple[str, ...], set[str]] = {}
+        for rel in rels:
+            try:
+                parts = check_relative(rel, writing=True)
+            except UnsafePathError:
+                continue  # never written either
+            by_folder.setdefault(parts[:-1], set()).add(parts[-1][:100])
+        removed = 0
+        for folder_parts, names in by_folder.items():
+            with contextlib.suppress(OSError), self._folder(folder_parts, create=False) as folder:
+                for entry in os.listdir(folder):
+                    found = _TEMP_NAME.fullmatch(entry)
+                    if not found or found.group(1) not in names:
+                        continue
+                    if stat.S_ISREG(os.stat(entry, dir_fd=folder, follow_symlinks=False).st_mode):
+                        os.unlink(entry, dir_fd=folder)
+                        removed += 1
+        return removed
 
     # ---- walking -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -150,7 +205,7 @@ class HostWorkspace:
         """A new file at a random name beside the target, opened for writing. Created exclusively
         and without following a symlink: whatever already sits at a name is never written."""
         for _ in range(8):
-            temp = f".{name[:100]}.sidehand-{secrets.token_hex(6)}.tmp"
+            temp = f".{name[:100]}.sidehand-{secrets.token_hex(6)}.tmp"  # see _TEMP_NAME
             try:
                 return temp, os.open(temp, _NEW_FILE_FLAGS, mode, dir_fd=folder)
             except FileExistsError:

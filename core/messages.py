@@ -83,3 +83,4 @@ class LLMReply(_Frozen):
     usage: Usage = Usage()
     finish_reason: str | None = None
     model: str | None = None
+    context_window: int | None = None  # the model's input window in tokens, when known

@@ -8,21 +8,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from core.redaction import ByteStreamMasker, Redactor
+
 
 @dataclass(frozen=True)
 class OutputFile:
-    """Where a command's full output is kept, and how much of it at most."""
+    """Where a command's full output is kept, how much of it at most, and the secrets masked in it."""
 
     path: Path
     max_bytes: int
+    redactor: Redactor | None = None
 
 
 class OutputBudget:
     """A session's room for full outputs on the host: at most `per_output` bytes each and
     `total` bytes for the session, counting what its folder holds already."""
 
-    def __init__(self, directory: Path, per_output: int, total: int) -> None:
+    def __init__(
+        self, directory: Path, per_output: int, total: int, redactor: Redactor | None = None
+    ) -> None:
         self.directory = directory
+        self.redactor = redactor
         self.per_output = per_output
         self.total = total
         self.used = sum(entry.stat().st_size for entry in os.scandir(directory)) if directory.is_dir() else 0
@@ -30,7 +36,8 @@ class OutputBudget:
     def file_for(self, call_id: str) -> OutputFile | None:
         """Where this call's output may go (None: the session's room is spent)."""
         room = min(self.per_output, self.total - self.used)
-        return OutputFile(self.directory / f"{call_id}.txt", room) if room > 0 else None
+        path = self.directory / f"{call_id}.txt"
+        return OutputFile(path, room, self.redactor) if room > 0 else None
 
     def spend(self, path: Path | None) -> None:
         if path is not None and path.is_file():
@@ -53,6 +60,7 @@ class OutputCollector:
         self._head = bytearray()
         self._tail = bytearray()
         self._file: BinaryIO | None = None
+        self._mask = ByteStreamMasker(file.redactor) if file is not None and file.redactor else None
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -80,6 +88,8 @@ class OutputCollector:
     def _save(self, data: bytes) -> None:
         assert self._file is not None
         assert self.file is not None
+        if self._mask is not None:
+            data = self._mask.feed(data)
         room = self.file.max_bytes - self._saved
         if room <= 0:
             return
@@ -125,5 +135,9 @@ class OutputCollector:
 
     def close(self) -> None:
         if self._file is not None:
+            if self._mask is not None:
+                tail = self._mask.flush()
+                self._mask = None
+                self._save(tail)
             self._file.close()
             self._file = None

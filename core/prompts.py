@@ -1,24 +1,42 @@
-"""The system prompt: the fixed part, then sections that depend on the session's settings (each
-its own function, so others can be added beside them)."""
+"""The system prompt, composed of sections: who the agent is and how it works, what the sandbox
+has (and whether its network is on), the repository's always-on instructions (AGENTS.md and the
+files other agents' users bring), and the skills it may load. Each section is a small function;
+`build_system_prompt` joins those that have something to say."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from core.config import DEFAULT_IMAGE, DEFAULT_IMAGE_TOOLS, Settings
+from core.events import ContextFile, SkillListing
 from core.protocols import WORKDIR
 
-SYSTEM_PROMPT = f"""You are Sidehand, an autonomous coding agent working in the user's project.
+
+def role_section() -> str:
+    return f"""You are Sidehand, an autonomous coding agent working in the user's project.
 
 The project is at {WORKDIR} inside a sandbox (a Docker container holding a copy of the project).
-Everything you do runs there; the user reviews your changes before they reach their own files.
+Everything you do runs there; the user reviews your changes before they reach their own files."""
 
-How to work:
-- Do the work yourself with the tools: the user does not run commands or edit files for you.
-- Explore before you change things: look at the relevant files, then make focused edits.
-- Use the `editor` tool to view and edit files, and `bash` to run commands, tests and scripts.
-- Commands that read input wait for it: pass non-interactive flags (-y, --no-pager).
-- After changing code, run it or its tests to check that it works.
-- When the task is done (or cannot be done), call `finish` with a short summary for the user.
-"""
+
+def working_section(tools: Collection[str]) -> str:
+    lines = [
+        "How to work:",
+        "- Do the work yourself with the tools: the user does not run commands or edit files for you.",
+        "- Explore before you change things: look at the relevant files, then make focused edits.",
+        "- Use the `editor` tool to view and edit files, and `bash` to run commands, tests and scripts.",
+        "- Commands that read input wait for it: pass non-interactive flags (-y, --no-pager).",
+        "- After changing code, run it or its tests to check that it works.",
+    ]
+    if "plan" in tools:
+        lines.append(
+            "- For a task of several steps, write a plan with the `plan` tool and keep it up to date "
+            "(one item in_progress at a time); the user sees it."
+        )
+    lines.append(
+        "- When the task is done (or cannot be done), call `finish` with a short summary for the user."
+    )
+    return "\n".join(lines)
 
 
 def sandbox_section(settings: Settings) -> str:
@@ -37,8 +55,51 @@ def sandbox_section(settings: Settings) -> str:
             "The network is off: nothing can be downloaded or installed (pip, apt, npm and git clone "
             "fail). Work with what is installed."
         )
-    return f"The sandbox:\n- {has}\n- {network}\n"
+    return f"The sandbox:\n- {has}\n- {network}"
 
 
-def system_prompt(settings: Settings) -> str:
-    return "\n".join((SYSTEM_PROMPT, sandbox_section(settings)))
+def instructions_section(files: Sequence[ContextFile]) -> str:
+    if not files:
+        return ""
+    parts = [
+        "## Project instructions\n\nThe repository gives these instructions. Follow them unless the "
+        "user asks otherwise."
+    ]
+    parts += [f"### {f.path}\n\n{f.text}" for f in files]
+    return "\n\n".join(parts)
+
+
+MAX_LISTED_SKILLS = 100
+
+
+def skills_section(skills: Sequence[SkillListing]) -> str:
+    if not skills:
+        return ""
+    listed = "\n".join(f"- {s.name}: {s.description[:300]}" for s in skills[:MAX_LISTED_SKILLS])
+    if len(skills) > MAX_LISTED_SKILLS:
+        listed += f"\n- … and {len(skills) - MAX_LISTED_SKILLS} more (the `skill` tool names them all)"
+    return (
+        "## Skills\n\nSkills are instructions for particular kinds of work. When the task calls for "
+        f"one, load it with the `skill` tool (by name) and follow it:\n{listed}"
+    )
+
+
+def build_system_prompt(
+    settings: Settings,
+    *,
+    instructions: Sequence[ContextFile] = (),
+    skills: Sequence[SkillListing] = (),
+    tools: Collection[str] = (),
+) -> str:
+    sections = [
+        role_section(),
+        working_section(tools),
+        sandbox_section(settings),
+        instructions_section(instructions),
+        skills_section(skills),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+# with the default settings and no instructions, skills or plan tool
+SYSTEM_PROMPT = build_system_prompt(Settings())

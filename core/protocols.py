@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from core.host_watch import HostFile, HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
 
 if TYPE_CHECKING:
+    from core.condenser import Condensed, View
+    from core.config import Settings
     from core.events import Event
 
 WORKDIR = "/workspace"
@@ -142,6 +145,18 @@ class Sandbox(Protocol):
         regular file). Cheap when nothing changed: it must not read the whole workspace."""
         ...
 
+    @property
+    def left_out(self) -> Mapping[str, str]:
+        """Workspace files the sandbox does not hold or report, and why (too large to copy, or
+        to collect as a change): for a note to the model."""
+        ...
+
+    async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
+        """The host's files changed: each of `files` whose sandbox copy still has the md5
+        `expect[path]` (None: no file) takes the host's content, and counts as copied from now on;
+        the others keep theirs (the agent changed them since). Returns the paths taken."""
+        ...
+
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         """Write (or, for None, delete) these workspace-relative files, parent folders made as
         needed; the next `collect_changes` does not report them. For restoring a session's files
@@ -160,6 +175,15 @@ class SandboxFactory(Protocol):
 
     async def reap(self) -> int:
         """Remove the sandboxes whose owning process is gone (killed, crashed); how many."""
+        ...
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        """Have sandboxes of `workspace` ready ahead of the sessions that will ask for them,
+        following the host's changes through `watch` meanwhile (a factory may do nothing)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Remove what the factory holds (ready sandboxes, its engine connection)."""
         ...
 
 
@@ -191,9 +215,44 @@ class LLM(Protocol):
 
 
 class Condenser(Protocol):
-    """A pure function from the current view to a view that fits the prompt budget."""
+    """A function from the model's view to a shorter view and the Condensation event that makes
+    it (None when the view fits its budget). Pure but for the model call a summary may make."""
 
-    def condense(self, view: Sequence[ChatMessage]) -> Sequence[ChatMessage]: ...
+    async def condense(self, view: View) -> Condensed | None: ...
+
+
+@dataclass(frozen=True)
+class ExternalResult:
+    """What an external tool returned, as text for the model."""
+
+    output: str
+    error: bool = False
+
+
+class ExternalTools(Protocol):
+    """Tools from outside Sidehand (the MCP servers the user configured), open for one session.
+    `specs` are named so they cannot clash with the built-in tools."""
+
+    @property
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    @property
+    def problems(self) -> Sequence[str]:
+        """What could not be started or listed, for the user (each becomes a notice)."""
+        ...
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> ExternalResult: ...
+
+    async def aclose(self) -> None:
+        """Close the connections (stop the servers this session started)."""
+        ...
+
+
+class ExternalToolsFactory(Protocol):
+    async def __call__(self, workspace: Path, settings: Settings) -> ExternalTools:
+        """The external tools for a session over `workspace`; never raises for a server that
+        fails (it is left out and named in `problems`)."""
+        ...
 
 
 EventSink = Callable[["Event"], None]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.apply import ApplyReport
 from core.changes import ChangeSet
+from core.condense_summary import make_condenser
 from core.config import Settings
 from core.controller import Controller, TurnOutcome
 from core.errors import SessionBusyError, SessionError
@@ -22,9 +23,10 @@ from core.events import (
     ApprovalGranted,
     ApprovalRejected,
     ApprovalRequested,
-    ApprovalScope,
+    Checkpoint,
     ContextItem,
     Event,
+    Notice,
     SessionStatus,
     StateChanged,
     ToolCallEvent,
@@ -32,13 +34,20 @@ from core.events import (
     TurnEnded,
     UserMessage,
 )
+from core.host_watch import HostWatch
+from core.mirror import Follower, HostWatches, note_names, session_follower
 from core.output import OutputBudget
+from core.paths import escape_path
+from core.policy import ApprovalDecision as ApprovalDecision  # re-exported: `core.session` has always had it
 from core.policy import Policy, Verdict
-from core.protocols import LLM, EventSink, Sandbox, SandboxFactory
-from core.session_files import SessionFiles
+from core.protocols import LLM, EventSink, ExternalTools, ExternalToolsFactory, Sandbox, SandboxFactory
+from core.session_files import HostFollowed, SessionFiles
+from core.skill_guide import SkillGuide
 from core.state import State
 from core.store import SessionStore
 from core.tools import Tool
+from core.tools.external import external_tools
+from core.tools.skill import SkillTool
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +66,10 @@ STATE_AFTER: dict[str, SessionStatus] = {
 
 
 @dataclass(frozen=True)
-class ApprovalDecision:
-    allow: bool
-    scope: ApprovalScope = "once"
-    pattern: str | None = None  # the command prefix or path a scoped approval covers
-    reason: str = ""
+class RestoreReport:
+    checkpoint: Checkpoint  # the one the restore made
+    undo: str  # the checkpoint holding the state before the restore (restore it to undo)
+    paths: list[str]  # files whose content in the sandbox changed
 
 
 class Session:
@@ -77,6 +85,8 @@ class Session:
         sandbox_factory: SandboxFactory,
         llm_factory: Callable[[Settings], LLM],
         tools: dict[str, Tool],
+        host_watches: HostWatches | None = None,
+        external_tools: ExternalToolsFactory | None = None,
     ) -> None:
         self.id = session_id
         self.workspace = workspace
@@ -85,7 +95,11 @@ class Session:
         self.store = store
         self.state = state
         self._llm_factory = llm_factory
-        self._tools = tools
+        self.guide = SkillGuide(workspace, settings.user_skills_dir, state, self.emit)
+        self._tools = {**tools, "skill": SkillTool(self.guide.load)}
+        self._external_factory = external_tools
+        self._external: ExternalTools | None = None  # opened at the first turn
+        self._models: list[LLM] = []  # the model clients to close
         self._controller: Controller | None = None  # made at the first prompt (with the model client)
         self._sandbox_factory = sandbox_factory
         self._sandbox_task: asyncio.Task[Sandbox] | None = None
@@ -94,7 +108,10 @@ class Session:
         self._approvals: dict[str, asyncio.Future[ApprovalDecision]] = {}
         self._stop_outcome = TurnOutcome("cancelled", "cancelled by the user")  # for a cancelled turn
         self._sandbox_opened = False
-        self._sandbox_note: str | None = None
+        self._notes: list[str] = []  # for the model, with the next tool result
+        self._left_out_told: set[str] = set()
+        self._host_watches = host_watches
+        self._mirror: Follower | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_stop: asyncio.Future[None] | None = None
         self.policy = Policy(settings.approval_mode, grants=state.grants)  # grants: folded from the log
@@ -106,9 +123,12 @@ class Session:
         """The step loop, with the model client: made on first use, so a session that only holds a
         sandbox (an MCP client's) needs no model."""
         if self._controller is None:
+            llm = self._llm_factory(self.settings)
+            condenser, summarizer = make_condenser(self.settings, llm, self._llm_factory)
+            self._models += [llm, *([summarizer] if summarizer else [])]
             self._controller = Controller(
                 settings=self.settings,
-                llm=self._llm_factory(self.settings),
+                llm=llm,
                 sandbox=self.sandbox,
                 tools=self._tools,
                 policy=self.policy,
@@ -116,13 +136,16 @@ class Session:
                 emit=self.emit,
                 sync=self.sync,
                 approve=self._approve,
-                after_tool=self.files.record,
+                after_tool=lambda action: self.after_tool(f"{action.tool}: {action.title}", action.call_id),
                 sandbox_note=self.take_sandbox_note,
                 outputs=OutputBudget(
                     self.store.outputs_dir(self.id),
                     self.settings.max_saved_output,
                     self.settings.max_session_outputs,
+                    redactor=self.log.redactor,
                 ),
+                condenser=condenser,
+                guide=self.guide,
             )
         return self._controller
 
@@ -132,7 +155,14 @@ class Session:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def redact(self, text: str) -> str:
+        """`text` with the session's secrets masked (for what a front shows that is not an event)."""
+        return self.log.redactor(text)
+
     def emit(self, event: Event) -> Event:
+        # The one point where events leave the core: secrets are masked here, before the log, the
+        # state (so the model never sees them) and every subscriber (the fronts, the CLI) get it.
+        event = self.log.redactor.event(event)
         persisted = event.kind not in NOT_PERSISTED
         stored = self.log.append(event) if persisted else event
         if persisted:
@@ -154,22 +184,74 @@ class Session:
         """Begin creating the sandbox now, so it is ready by the first tool call."""
         if self._sandbox_task is None:
             if self._sandbox_opened:  # stopped while idle: the model must know its shell is new
-                self._sandbox_note = SANDBOX_RESTARTED
+                self._notes.append(SANDBOX_RESTARTED)
             self._sandbox_opened = True
             self._sandbox_task = asyncio.create_task(self._open_sandbox())
         self._touch()
 
     async def _open_sandbox(self) -> Sandbox:
-        """A sandbox copied from the host, holding the files the log describes."""
-        sandbox = await self._sandbox_factory(self.workspace, self.id)
+        """A sandbox copied from the host, holding the files the log describes, and following the
+        host's changes from then on (the watch is in place before the copy starts)."""
+        mirror = self._mirror = await self._start_mirror()
+        try:
+            sandbox = await self._sandbox_factory(self.workspace, self.id)
+        except BaseException:
+            await asyncio.shield(self._stop_mirror())
+            raise
         try:
             restored = await self.files.restore(sandbox)
         except BaseException:
             await asyncio.shield(sandbox.close())
+            await asyncio.shield(self._stop_mirror())
             raise
         if restored:
             log.info("session %s: %d file(s) of its change set put into the new sandbox", self.id, restored)
+        if mirror is not None:
+            mirror.attach(sandbox)
         return sandbox
+
+    async def _start_mirror(self) -> Follower | None:
+        if self._host_watches is None:
+            return None
+        try:
+            watch = await self._host_watches.acquire(self.workspace)
+        except Exception:
+            log.warning("session %s: no live mirror of the workspace", self.id, exc_info=True)
+            return None
+        self.files.watch = watch
+        return session_follower(watch, self.files, self._note_host_changes)
+
+    def _note_host_changes(self, followed: HostFollowed) -> None:
+        """Tell the model what the user changed, once it has worked with the files (before its
+        first tool call it has read nothing that could be stale)."""
+        if followed.taken and self.state.checkpoints:
+            self._notes.append(
+                "[The user changed these files on the host; the sandbox has their new content: "
+                f"{note_names(followed.taken)}.]"
+            )
+        if followed.conflicts:
+            self._notes.append(
+                f"[The user also changed files you had changed: {note_names(followed.conflicts)}. Your "
+                "version is kept in the sandbox; the user sees both when reviewing.]"
+            )
+
+    async def _stop_mirror(self) -> None:
+        mirror, self._mirror = self._mirror, None
+        self.files.watch = None
+        if mirror is not None and self._host_watches is not None:
+            await mirror.close()
+            await self._host_watches.release(mirror.watch)
+
+    @property
+    def host_watch(self) -> HostWatch | None:
+        """The live mirror's watch of the workspace while the sandbox runs (None: no mirror)."""
+        return None if self._mirror is None else self._mirror.watch
+
+    async def host_synced(self) -> None:
+        """Wait until every host change reported so far is in the sandbox (for tests, benchmarks,
+        and a front that must be sure the agent sees what the user just saved)."""
+        if self._mirror is not None:
+            await self._mirror.idle.wait()
 
     async def sandbox(self) -> Sandbox:
         self.start_sandbox()
@@ -177,9 +259,17 @@ class Session:
         return await asyncio.shield(self._sandbox_task)
 
     def take_sandbox_note(self) -> str | None:
-        """A note for the model about its sandbox (it was restarted), once."""
-        note, self._sandbox_note = self._sandbox_note, None
-        return note
+        """Notes for the model about its sandbox (it was restarted, the user changed files, some
+        files are not in it), each once."""
+        task = self._sandbox_task
+        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+            left_out = task.result().left_out
+            for path in sorted(set(left_out) - self._left_out_told):
+                self._notes.append(f"[{escape_path(path)}: {left_out[path]}.]")
+                self._left_out_told.add(path)
+        notes = "\n".join(self._notes)
+        self._notes.clear()
+        return notes or None
 
     async def stop_sandbox(self) -> None:
         """Stop and remove the sandbox; the session keeps its files (they are in the log) and the
@@ -194,6 +284,7 @@ class Session:
             await (await task).close()
         except Exception:
             log.warning("session %s: the sandbox did not start or close cleanly", self.id, exc_info=True)
+        await self._stop_mirror()
 
     def _touch(self) -> None:
         """The sandbox was used: it stops after `sandbox_idle_timeout` seconds without use."""
@@ -238,6 +329,7 @@ class Session:
         self.emit(StateChanged(state="running"))
         await self._save_meta()
         try:
+            await self._open_external_tools()
             outcome = await self.controller.run_turn()
         except asyncio.CancelledError:
             outcome = self._stop_outcome
@@ -265,6 +357,22 @@ class Session:
         await self._save_meta()
         assert isinstance(end, TurnEnded)
         return end
+
+    async def _open_external_tools(self) -> None:
+        """The tools of the MCP servers the user configured, once per session; a server that does
+        not start is reported (a notice) and left out."""
+        if self._external_factory is None or self._external is not None:
+            return
+        try:
+            self._external = await self._external_factory(self.workspace, self.settings)
+        except Exception as exc:  # the turn goes on without them; the next turn tries again
+            log.exception("session %s: cannot load the MCP servers' tools", self.id)
+            self.emit(Notice(level="error", message=f"the MCP servers' tools could not be loaded: {exc}"))
+            return
+        self._tools.update(external_tools(self._external))
+        for problem in self._external.problems:
+            if problem not in self.state.noticed:
+                self.emit(Notice(level="error", message=problem))
 
     async def _save_changes(self) -> ChangeSet:
         """The turn's change set, also saved as a patch in the session's store."""
@@ -320,7 +428,15 @@ class Session:
         finally:
             self._approvals.pop(action.call_id, None)
         if decision.allow:
-            self.emit(ApprovalGranted(call_id=action.call_id, scope=decision.scope, pattern=decision.pattern))
+            self.emit(
+                ApprovalGranted(
+                    call_id=action.call_id,
+                    scope=decision.scope,
+                    pattern=decision.pattern,
+                    patterns=decision.patterns,
+                    high_risk=decision.high_risk,
+                )
+            )
         else:
             self.emit(ApprovalRejected(call_id=action.call_id, reason=decision.reason))
         self.emit(StateChanged(state="running"))
@@ -335,6 +451,50 @@ class Session:
         if future is None or future.done():
             raise SessionError(f"no approval is pending for tool call {call_id!r} in session {self.id}")
         future.set_result(decision)
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    async def after_tool(self, label: str, call_id: str | None = None) -> Checkpoint:
+        """A tool call ended: log what it changed in the sandbox, and a checkpoint."""
+        await self.files.record()
+        return self._checkpoint(label, call_id)
+
+    def _checkpoint(self, label: str, call_id: str | None = None, restored: str | None = None) -> Checkpoint:
+        number = str(len(self.state.checkpoints) + 1)
+        event = self.emit(
+            Checkpoint(checkpoint_id=number, label=label[:200], call_id=call_id, restored=restored)
+        )
+        assert isinstance(event, Checkpoint)
+        return event
+
+    def find_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        for checkpoint in self.state.checkpoints:
+            if checkpoint.checkpoint_id == checkpoint_id:
+                return checkpoint
+        known = ", ".join(c.checkpoint_id for c in self.state.checkpoints[-5:]) or "none yet"
+        raise SessionError(f"session {self.id} has no checkpoint {checkpoint_id!r} (latest: {known})")
+
+    async def restore_checkpoint(self, checkpoint_id: str) -> RestoreReport:
+        """Put the sandbox's files back as they were at a checkpoint (the host is not touched).
+        The state before is a checkpoint too, and so is the restore: either can be restored."""
+        if self.busy:
+            raise SessionBusyError(f"session {self.id} is running a turn: cancel it or wait to restore")
+        target = self.find_checkpoint(checkpoint_id)
+        history = self.state.workspace.history
+        before = self.state.checkpoints[-1] if self.state.checkpoints else None
+        if before is None or (history and history[-1].seq > before.seq):  # moved since: keep it
+            before = self._checkpoint(f"before restoring checkpoint {checkpoint_id}")
+        running = await self.sandbox() if self._sandbox_task is not None else None
+        paths = await self.files.restore_checkpoint(target.seq, running)
+        made = self._checkpoint(
+            f"restored checkpoint {checkpoint_id}: {target.label}", restored=checkpoint_id
+        )
+        if paths:
+            self._notes.append(
+                f"[The user restored the sandbox's files to checkpoint {checkpoint_id} ({target.label}): "
+                f"{note_names(paths)} changed back.]"
+            )
+        await self.sync()
+        return RestoreReport(checkpoint=made, undo=before.checkpoint_id, paths=paths)
 
     # ---- changes -------------------------------------------------------------------------
     async def changes(self) -> ChangeSet:
@@ -361,7 +521,9 @@ class Session:
         if self._idle_stop is not None:
             await self._idle_stop
         await self.stop_sandbox()
-        if self._controller is not None:
-            await self._controller.llm.aclose()
+        for model in self._models:
+            await model.aclose()
+        if self._external is not None:
+            await self._external.aclose()
         await asyncio.to_thread(self.store.sync_blobs)
         self.log.close()

@@ -17,8 +17,9 @@ from core.config import Settings, validate_settings
 from core.errors import SessionBusyError, SessionError, UnknownSessionError
 from core.eventlog import EventLog, EventLogError
 from core.events import ApplyFinished, StateChanged, ToolResultEvent, TurnEnded
+from core.mirror import HostWatches
 from core.owner import Owner
-from core.protocols import LLM, SandboxFactory
+from core.protocols import LLM, ExternalToolsFactory, SandboxFactory
 from core.redaction import Redactor
 from core.session import Session
 from core.state import State, replay
@@ -85,13 +86,18 @@ class SessionManager:
         sandbox_factory: SandboxFactory,
         llm_factory: LLMFactory = default_llm_factory,
         tools_factory: Callable[[], dict[str, Tool]] = default_tools,
+        external_tools: ExternalToolsFactory | None = None,
     ) -> None:
         self.settings = settings
         self.sandbox_factory = sandbox_factory
         self.llm_factory = llm_factory
         self.tools_factory = tools_factory
+        self.external_tools = external_tools  # the MCP servers' tools (sidehand.mcp_client)
         self.store = SessionStore(settings.sessions_dir)
         self.sessions: dict[str, Session] = {}
+        # The live mirror's watches, one per workspace folder (none when it is turned off).
+        self.host_watches = HostWatches(settings) if settings.sandbox_mirror else None
+        self._prewarmed: set[Path] = set()
 
     def settings_for(self, overrides: dict[str, Any]) -> Settings:
         values = self.settings.model_dump()
@@ -143,6 +149,8 @@ class SessionManager:
             sandbox_factory=self.sandbox_factory,
             llm_factory=self.llm_factory,
             tools=self.tools_factory(),
+            host_watches=self.host_watches,
+            external_tools=self.external_tools,
         )
         self.sessions[session_id] = session
         return session
@@ -190,6 +198,12 @@ class SessionManager:
     def _load(self, session_id: str, overrides: dict[str, Any]) -> Session:
         """Open the log, settle what it left open, recover an unfinished apply (blocking)."""
         meta = self.store.read_meta(session_id)
+        owner = Owner.from_dict(meta.get("owner") or {})
+        if owner is not None and owner != Owner.current() and owner.alive():
+            raise SessionBusyError(
+                f"session {session_id} is open in another Sidehand process (pid {owner.pid} on "
+                f"{owner.host}): close it there first (two processes must not write one log)"
+            )
         settings = self.settings_for({"model": meta.get("model"), **overrides})
         event_log, events = self.store.open(session_id, Redactor(settings.secrets()))
         state = replay(events)
@@ -199,9 +213,11 @@ class SessionManager:
         self.store.update_meta(session_id, owner=Owner.current().as_dict(), status=state.status)
         return session
 
-    async def fork(self, session_id: str, upto_seq: int | None = None) -> Session:
+    async def fork(
+        self, session_id: str, upto_seq: int | None = None, *, start_sandbox: bool = True
+    ) -> Session:
         """A new session with this one's history up to `upto_seq` (default: all of it)."""
-        source = self.sessions.get(session_id) or await self.load(session_id)
+        source = self.sessions.get(session_id) or await self.load(session_id, start_sandbox=start_sandbox)
         if source.busy:
             raise SessionBusyError(f"session {session_id} is running a turn: fork it when the turn ends")
         upto = source.state.last_seq if upto_seq is None else upto_seq
@@ -224,7 +240,8 @@ class SessionManager:
         if (started := state.workspace.open_apply) is not None:
             session.emit(ApplyFinished(apply_id=started.apply_id, message=FORKED_DURING_APPLY))
         await session.sync()
-        session.start_sandbox()
+        if start_sandbox:
+            session.start_sandbox()
         return session
 
     async def close(self, session_id: str) -> None:
@@ -271,6 +288,28 @@ class SessionManager:
     async def aclose(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(self._close(s) for s in sessions), return_exceptions=True)
+        try:
+            await self.sandbox_factory.aclose()
+        except Exception:
+            log.warning("could not remove the ready sandboxes", exc_info=True)
+        if self.host_watches is not None:
+            await self.host_watches.aclose()
+
+    async def prewarm(self, workspace: Path) -> None:
+        """Have sandboxes of `workspace` ready before sessions ask (the servers call this for the
+        folders they serve). Ready sandboxes follow the host's changes: without the live mirror
+        there are none."""
+        if self.host_watches is None or not self.settings.sandbox_pool:
+            return
+        root = workspace.resolve()
+        if root in self._prewarmed or not root.is_dir():
+            return
+        self._prewarmed.add(root)
+        try:
+            watch = await self.host_watches.acquire(root)
+            await self.sandbox_factory.prewarm(root, watch)
+        except Exception:
+            log.warning("could not prepare sandboxes for %s", root, exc_info=True)
 
 
 def _settle(session: Session, result: str, turn_message: str) -> None:

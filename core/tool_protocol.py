@@ -20,9 +20,9 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from core.condenser import CHARS_PER_TOKEN
+from core.config import ToolCallMode
 from core.errors import LLMError, LLMToolsUnsupportedError
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec
 from core.text_calls import read_text_calls
@@ -30,7 +30,6 @@ from core.tool_calls import new_call_id, normalize_call, with_fresh_ids
 
 log = logging.getLogger(__name__)
 
-ToolCallMode = Literal["auto", "native", "text"]
 
 TEXT_PROTOCOL = """# Tools
 
@@ -65,15 +64,11 @@ class ToolProtocol:
     """One session's tool-call mode and how replies are read. `tools` maps names to tools (for
     normalizing calls and inferring a tool from its arguments)."""
 
-    def __init__(
-        self, mode: ToolCallMode, system: ChatMessage, specs: Sequence[ToolSpec], tools: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, mode: ToolCallMode, tools: Mapping[str, Any]) -> None:
         self.mode = mode
         self.native: bool | None = {"native": True, "text": False}.get(mode)  # None: not decided yet
-        self._system = system
-        self._text_system = ChatMessage(role="system", content=f"{system.content}\n\n{text_protocol(specs)}")
-        self._specs = list(specs)
         self._tools = tools
+        self._text_system: tuple[ChatMessage, list[ToolSpec], ChatMessage] | None = None
         self._rendered: dict[tuple[int, ...], tuple[tuple[ChatMessage, ...], ChatMessage]] = {}
         self._empty_replies = 0
         self._consulted = False
@@ -86,17 +81,17 @@ class ToolProtocol:
             self._set_native(supports_tools, "litellm's model information")
         self._consulted = True
 
-    def fixed_tokens(self) -> int:
-        """About how many tokens the system prompt and the tools take in a request."""
-        size = len(self._system.content or "") + len(json.dumps([s.to_openai() for s in self._specs]))
-        return size // CHARS_PER_TOKEN
-
     @property
     def needs_consulting(self) -> bool:
         return self.native is None and not self._consulted
 
-    def request(self, messages: Sequence[ChatMessage]) -> tuple[list[ChatMessage], list[ToolSpec]]:
-        """The messages and tools to send, the system prompt first."""
+    def request(
+        self, prompt: Sequence[ChatMessage], specs: list[ToolSpec]
+    ) -> tuple[list[ChatMessage], list[ToolSpec]]:
+        """The messages and tools to send for `prompt` (the system message first, then the view)
+        and `specs`: as they are in native mode; in text mode the tools described in the system
+        message and the history written as text."""
+        system, messages = prompt[0], prompt[1:]
         self._task = next(
             (
                 m.content
@@ -105,9 +100,13 @@ class ToolProtocol:
             ),
             "",
         )
-        if self.native is False:
-            return [self._text_system, *self._render(messages)], []
-        return [self._system, *messages], self._specs
+        if self.native is not False:
+            return [system, *messages], specs
+        known = self._text_system
+        if known is None or known[0] is not system or known[1] is not specs:
+            text = ChatMessage(role="system", content=f"{system.content}\n\n{text_protocol(specs)}")
+            known = self._text_system = (system, specs, text)
+        return [known[2], *self._render(messages)], []
 
     def refused(self, exc: LLMError) -> bool:
         """True when `exc` says the server takes no tools and `auto` turned to text: call again."""

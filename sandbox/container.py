@@ -11,16 +11,26 @@ import socket
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests
 
-from core.config import DEFAULT_CPUS, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
+from core.config import (
+    DEFAULT_CPUS,
+    DEFAULT_IMAGE,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MEMORY,
+    DEFAULT_OUTPUT_LIMIT,
+    DEFAULT_PIDS_LIMIT,
+    DEFAULT_SANDBOX_EXCLUDES,
+    Settings,
+)
 from core.errors import SandboxError
 from core.owner import Owner
-from sandbox.workspace_copy import DEFAULT_EXCLUDES
+from core.protocols import WORKDIR
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +64,9 @@ def docker_executor() -> ThreadPoolExecutor:
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """How sandboxes are made; see DockerSandboxFactory."""
+    """How sandboxes are made (the defaults are core.config's); see DockerSandboxFactory."""
 
-    image: str
+    image: str = DEFAULT_IMAGE
     network: bool = False
     memory: str = DEFAULT_MEMORY
     cpus: float = DEFAULT_CPUS
@@ -65,8 +75,31 @@ class SandboxSettings:
     gid: int = 1000
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     kill_grace: float = 2.0
-    excludes: tuple[str, ...] = DEFAULT_EXCLUDES
+    excludes: tuple[str, ...] = DEFAULT_SANDBOX_EXCLUDES  # gitignore patterns left out of the copy
+    gitignore: bool = True  # what .gitignore ignores is left out too
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes of data; larger files are not copied (0: any)
+    tmpfs: str | None = None  # /workspace in memory, of this size
+    pool: int = 1  # ready sandboxes kept per workspace a server prewarms (see DockerSandboxFactory)
+    private: tuple[Path, ...] = ()  # never copied, even inside a workspace (the session store)
     environment: Mapping[str, str] = field(default_factory=lambda: dict(SANDBOX_ENV))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SandboxSettings:
+        values: dict[str, Any] = {
+            "image": settings.sandbox_image,
+            "network": settings.network,
+            "memory": settings.memory,
+            "cpus": settings.cpus,
+            "pids_limit": settings.pids_limit,
+            "output_limit": settings.output_limit,
+            "excludes": tuple(settings.sandbox_excludes),
+            "gitignore": settings.sandbox_gitignore,
+            "max_file_size": settings.sandbox_max_file_size,
+            "tmpfs": settings.sandbox_tmpfs,
+            "pool": settings.sandbox_pool,
+            "private": (settings.sessions_dir,),
+        }
+        return cls(**(values | overrides))
 
 
 @contextlib.contextmanager
@@ -84,13 +117,42 @@ def docker_errors(action: str, image: str = "") -> Iterator[None]:
         raise SandboxError(f"Docker refused to {action}: {exc.explanation or exc}") from exc
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(f"lost the Docker engine while trying to {action}: {exc}") from exc
+    except Exception as exc:
+        if not type(exc).__module__.startswith("paramiko"):
+            raise
+        # An ssh:// engine: the SDK carries every connection as a session of one ssh connection,
+        # and sshd allows 10 by default.
+        raise SandboxError(
+            f"the ssh connection to the Docker engine refused to {action} ({exc!r}): its sshd may "
+            "limit sessions per connection; set `MaxSessions 64` in the remote sshd_config"
+        ) from exc
+
+
+class EngineAPI(docker.APIClient):  # type: ignore[misc]  # the SDK is untyped
+    """The SDK's API client, with the engine's own CA (DOCKER_CERT_PATH) always the one verified
+    against: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace it (docker-py #2433), and
+    many machines set those for their other HTTPS traffic."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        if isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
+class EngineClient(docker.DockerClient):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.api = EngineAPI(*args, **kwargs)
 
 
 def connect_engine() -> Any:
-    """A docker client from the environment (DOCKER_HOST or the default socket)."""
+    """A docker client from the environment, as the docker CLI reads it: DOCKER_HOST (a unix
+    socket, tcp, tcp with TLS from DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, or ssh:// with the keys,
+    ~/.ssh/config and known hosts the SDK's paramiko reads) or the default socket."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        _probe_unix_socket(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
-        return docker.from_env()
+        _probe_unix_socket(host)
+        return EngineClient.from_env()
     except (OSError, docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(
             f"no Docker engine is reachable ({exc}): run `scripts/setup.sh`, or start one "
@@ -134,6 +196,7 @@ def create_container(api: Any, settings: SandboxSettings, name: str, labels: Map
         mem_limit=settings.memory,
         nano_cpus=int(settings.cpus * 1e9),
         init=True,  # docker-init as pid 1 reaps the orphans of killed commands
+        tmpfs=_tmpfs(settings),
     )
     with docker_errors("create the sandbox container", settings.image):
         created = api.create_container(
@@ -147,6 +210,14 @@ def create_container(api: Any, settings: SandboxSettings, name: str, labels: Map
             host_config=host_config,
         )
     return str(created["Id"])
+
+
+def _tmpfs(settings: SandboxSettings) -> dict[str, str] | None:
+    """/workspace in memory: owned by the sandbox user, programs may run from it."""
+    if not settings.tmpfs:
+        return None
+    options = f"rw,exec,nosuid,nodev,size={settings.tmpfs},uid={settings.uid},gid={settings.gid},mode=0755"
+    return {WORKDIR: options}
 
 
 def remove_container(api: Any, container_id: str) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import ssl
 import struct
+import threading
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -88,14 +91,12 @@ class ExecShellProcess:
         docker: DockerExec,
         exec_id: str,
         raw: Any,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        link: _Link,
     ) -> None:
         self._docker = docker
         self._exec_id = exec_id
         self._raw = raw  # the SDK's socket object; holds the HTTP response open
-        self._reader = reader
-        self._writer = writer
+        self._link = link
         self._demuxer = StreamDemuxer()
         self._ended = False
 
@@ -130,6 +131,10 @@ class ExecShellProcess:
             workdir=workdir,
             environment=dict(environment) if environment else None,
         )
+        if str(docker.api.base_url).startswith("https://"):
+            # TLS: attached with asyncio's own TLS (an SSLSocket cannot be read on one thread while
+            # written on another; the SDK's would have to be).
+            return cls(docker, exec_id, None, await _Link.attach_tls(docker.api, exec_id))
         attach = asyncio.ensure_future(docker.call(docker.api.exec_start, exec_id, socket=True))
         try:
             raw = await asyncio.shield(attach)
@@ -138,26 +143,18 @@ class ExecShellProcess:
             attach.add_done_callback(_close_attached)
             raise
         try:
-            sock = getattr(raw, "_sock", raw)  # unix and plain tcp: a SocketIO around the socket
-            if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
-                raise SandboxError(
-                    f"the Docker engine is reached over a transport the sandbox cannot attach to "
-                    f"({type(sock).__name__}); use a unix socket or plain tcp DOCKER_HOST "
-                    "(an ssh or TLS engine is not supported yet)"
-                )
-            reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+            link = await _Link.open(raw, docker.executor)
         except BaseException:
             _close_raw(raw)
             raise
-        return cls(docker, exec_id, raw, reader, writer)
+        return cls(docker, exec_id, raw, link)
 
     async def send(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
+        await self._link.send(data)
 
     async def receive(self) -> bytes:
         while not self._ended:
-            data = await self._reader.read(1 << 16)  # the only await: cancel-safe
+            data = await self._link.receive()  # the only await: cancel-safe
             if not data:
                 self._ended = True
                 break
@@ -186,11 +183,116 @@ class ExecShellProcess:
 
     async def close(self) -> None:
         # Closing stdin ends a shell that is idle; one that is busy is killed by the caller's
-        # stop(..., "shell") or with the container.
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
-        _close_raw(self._raw)
+        # kill_shell or with the container.
+        await self._link.close()
+        if self._raw is not None:
+            _close_raw(self._raw)
+
+
+class _Link:
+    """The attached exec's byte stream. A plain socket (unix, tcp) is driven by asyncio itself, and
+    so is TLS (`attach_tls`); another (the ssh client's tunnel) gets a reader thread, and its
+    writes go through the executor."""
+
+    def __init__(self) -> None:
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._sock: Any = None
+        self._executor: Executor | None = None
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    @classmethod
+    async def attach_tls(cls, api: Any, exec_id: str) -> _Link:
+        """Start the exec over a TLS connection of our own, as the SDK's exec_start(socket=True)
+        does: the same request, answered by a switch to the raw stream."""
+        url = urllib.parse.urlsplit(str(api.base_url))
+        context = ssl.create_default_context(cafile=api.verify if isinstance(api.verify, str) else None)
+        if api.verify is False:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        if api.cert:
+            cert, key = api.cert if isinstance(api.cert, tuple) else (api.cert, None)
+            context.load_cert_chain(cert, key)
+        reader, writer = await asyncio.open_connection(
+            url.hostname, url.port or 2376, ssl=context, limit=1 << 20
+        )
+        body = json.dumps({"Tty": False, "Detach": False}).encode()
+        path = urllib.parse.quote(f"/v{api._version}/exec/{_exec_key(exec_id)}/start", safe="/:")
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nUser-Agent: sidehand\r\n"
+            "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+            writer.close()
+            raise SandboxError(f"the Docker engine did not answer the attach: {exc}") from exc
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        if status.split()[1:2] not in (["101"], ["200"]):
+            writer.close()
+            raise SandboxError(f"the Docker engine refused to attach to the sandbox's shell: {status}")
+        link = cls()
+        link._reader, link._writer = reader, writer
+        return link
+
+    @classmethod
+    async def open(cls, raw: Any, executor: Executor) -> _Link:
+        link = cls()
+        sock = getattr(raw, "_sock", raw)  # the SDK's SocketIO wraps the socket
+        if type(sock) is socket.socket:  # a subclass (an SSLSocket, the ssh client's) is not plain
+            link._reader, link._writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+            return link
+        if not callable(getattr(sock, "recv", None)) or not callable(getattr(sock, "sendall", None)):
+            raise SandboxError(f"cannot attach to the sandbox over a {type(sock).__name__} connection")
+        if callable(getattr(sock, "settimeout", None)):
+            sock.settimeout(None)
+        link._sock, link._executor = sock, executor
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=link._pump, args=(loop,), name="sidehand-exec-reader", daemon=True).start()
+        return link
+
+    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except (OSError, ValueError):
+                data = b""
+            try:
+                loop.call_soon_threadsafe(self._queue.put_nowait, data)
+            except RuntimeError:  # the loop is closed
+                return
+            if not data:
+                return
+
+    async def send(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(data)
+            await self._writer.drain()
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._sock.sendall, data)
+
+    async def receive(self) -> bytes:
+        if self._reader is not None:
+            return await self._reader.read(1 << 16)
+        data = await self._queue.get()
+        if not data:
+            self._queue.put_nowait(b"")  # ended: every later read ends too
+        return data
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        elif self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+
+def _exec_key(exec_id: Any) -> str:
+    """exec_create answers {"Id": ...}; the SDK takes either."""
+    return str(exec_id["Id"] if isinstance(exec_id, dict) else exec_id)
 
 
 def _close_attached(attach: asyncio.Future[Any]) -> None:

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.changes import md5
-from core.config import DEFAULT_CPUS, DEFAULT_IMAGE, DEFAULT_MEMORY, DEFAULT_OUTPUT_LIMIT, DEFAULT_PIDS_LIMIT
 from core.errors import CommandRunningError, SandboxCrowdedError, SandboxError
+from core.host_watch import HostFile, HostWatch
+from core.ignore import IgnoreRules
 from core.output import OutputFile
 from core.owner import Owner
 from core.protocols import WORKDIR, CommandResult, PathKind, RunningCommand, Wait
@@ -33,14 +35,16 @@ from sandbox.container import (
     remove_container,
 )
 from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProcess
-from sandbox.file_channel import UNREADABLE, FileChannel, parse_md5sum
+from sandbox.file_channel import TOO_LARGE, UNREADABLE, FileChannel, parse_md5sum
 from sandbox.persistent_shell import PersistentShell
+from sandbox.pool import SandboxPool
 from sandbox.shell_scripts import OUTPUT_DIR
-from sandbox.workspace_copy import DEFAULT_EXCLUDES, WorkspaceArchive, files_archive
+from sandbox.workspace_copy import SparseFile, WorkspaceArchive, files_archive, folders_archive
 from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
 
+TAR_RECORD = 10240  # tar's default record: 20 blocks of 512 bytes
 PUT_ONE_BY_ONE = 4  # up to this many files go through the file channel; more, as one archive
 # While a command runs, the process count is checked this often; at the limit twice in a row, the
 # sandbox is restarted (a fork bomb would hold it until the command's hard limit).
@@ -61,14 +65,18 @@ class DockerSandbox:
         shell: PersistentShell,
         files: FileChannel,
         settings: SandboxSettings,
+        rules: IgnoreRules,
+        left_out: dict[str, str],
     ) -> None:
         self._docker = docker
         self._workspace = workspace
-        self._copied = copied  # md5 by path, as copied in
+        self._copied = copied  # md5 by path, as copied in (or followed from the host since)
         self._known = dict(copied)  # md5 by path, as collect_changes last saw them
         self._shell = shell
         self._files = files
         self._settings = settings
+        self._rules = rules
+        self._left_out = left_out
         self._watch: asyncio.Task[WorkspaceWatch | None] | None = None
         # A change made before the watcher was watching is not in its reports: scan once then.
         self._scan_next = False
@@ -94,7 +102,7 @@ class DockerSandbox:
         docker = DockerExec(client.api, "", docker_executor())
         timings: dict[str, float] = {}
         clock = time.perf_counter()
-        name = f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"
+        name = _container_name(session_id)
         labels = container_labels(Owner.current(), session_id)
         docker.container_id = await docker.call(create_container, client.api, settings, name, labels)
         timings["create"] = time.perf_counter() - clock
@@ -109,21 +117,40 @@ class DockerSandbox:
         cls, docker: DockerExec, settings: SandboxSettings, workspace: Path, timings: dict[str, float]
     ) -> DockerSandbox:
         started = time.perf_counter()
+        root = workspace.resolve()
+        rules = IgnoreRules(root, settings.excludes, gitignore=settings.gitignore, private=settings.private)
         archive = WorkspaceArchive(
-            workspace.resolve(), WORKDIR, settings.uid, settings.gid, settings.excludes, (SANDBOX_HOME,)
+            root,
+            WORKDIR,
+            settings.uid,
+            settings.gid,
+            rules=rules,
+            max_file_size=settings.max_file_size,
+            extra_dirs=() if settings.tmpfs else (SANDBOX_HOME,),  # a tmpfs copy makes it apart
         )
 
         async def copy_workspace() -> None:
             with docker_errors("copy the workspace into the sandbox"):
                 await docker.call(docker.api.put_archive, docker.container_id, "/", archive.chunks())
 
+        async def copy_into_tmpfs() -> None:
+            # The engine's archive API writes below a tmpfs, not into it: tar in the container.
+            with docker_errors("make the sandbox's home folder"):
+                home = folders_archive((SANDBOX_HOME,), settings.uid, settings.gid)
+                await docker.call(docker.api.put_archive, docker.container_id, "/", home)
+            await _extract_in_container(docker, archive)
+
         async def start_container() -> None:
             with docker_errors("start the sandbox container"):
                 await docker.call(docker.api.start, docker.container_id)
 
-        # The copy goes into the container's filesystem, which exists before it runs: both at once
-        # (the engine serialises them partly, but it is never slower than one after the other).
-        await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
+        if settings.tmpfs:  # a tmpfs exists only once the container runs: start, then copy
+            await _timed_all(timings, start=start_container())
+            await _timed_all(timings, copy_workspace=copy_into_tmpfs())
+        else:
+            # The copy goes into the container's filesystem, which exists before it runs: both at
+            # once (the engine serialises them partly, but it is never slower than one after the other).
+            await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
         files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
         shell = PersistentShell(
             lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
@@ -135,7 +162,25 @@ class DockerSandbox:
         with docker_errors("attach to the sandbox's shell"):
             await _timed_all(timings, shell=shell.start())
         files.start_soon()
-        watch = asyncio.create_task(_start_watch(docker, settings))
+        watch = asyncio.create_task(_start_watch(docker, rules))
+        copied = dict(archive.baseline)
+        left_out = {
+            path: f"over the {_size(settings.max_file_size)} limit ({_size(size)}): not copied into the sandbox"
+            for path, size in archive.skipped
+        }
+        try:
+            for sparse in archive.sparse:
+                # Tracked (its md5 known) only within the size limit: hashing reads every hole.
+                track = not settings.max_file_size or sparse.size <= settings.max_file_size
+                digest = await _copy_sparse(files, sparse, track=track)
+                if digest is not None:
+                    copied[sparse.rel] = digest
+        except BaseException:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+            await shell.close()
+            await files.close()
+            raise
         log.info(
             "sandbox %s ready in %.2f s (%d files, %d bytes copied)",
             docker.container_id[:12],
@@ -143,7 +188,7 @@ class DockerSandbox:
             len(archive.baseline),
             archive.sent_bytes,
         )
-        sandbox = cls(docker, workspace, dict(archive.baseline), shell, files, settings)
+        sandbox = cls(docker, workspace, copied, shell, files, settings, rules, left_out)
         sandbox._watch = watch
         sandbox.startup_seconds = timings
         return sandbox
@@ -290,7 +335,7 @@ class DockerSandbox:
             await self._files.close()
             self._scan_next = True
             self._restarted_unsaid = True
-            self._watch = asyncio.create_task(_start_watch(self._docker, self._settings))
+            self._watch = asyncio.create_task(_start_watch(self._docker, self._rules))
 
     async def _files_ok(self) -> bool:
         """The file channel answers and the sandbox has room (another caller recovered it)."""
@@ -311,6 +356,10 @@ class DockerSandbox:
     def copied(self) -> Mapping[str, str]:
         return self._copied
 
+    @property
+    def left_out(self) -> Mapping[str, str]:
+        return self._left_out
+
     async def collect_changes(self) -> dict[str, bytes | None]:
         self._check_open()
         watch = await self._watch if self._watch is not None else None
@@ -318,18 +367,26 @@ class DockerSandbox:
         if self._scan_next:
             self._scan_next, dirty = False, Dirty(unknown=True)
         if dirty.unknown:  # no watcher, or it lost events: compare every file's checksum
-            sums = await self._guarded(lambda: self._files.checksums(WORKDIR, self._settings.excludes))
-            current = parse_md5sum(sums)
+            names = self._rules.plain_names()
+            current = parse_md5sum(await self._guarded(lambda: self._files.checksums(WORKDIR, names)))
             candidates = {p for p in set(current) | set(self._known) if current.get(p) != self._known.get(p)}
         else:
             candidates = dirty.paths | {
                 p for p in self._known for gone in dirty.folders_gone if p.startswith(gone + "/")
             }
-        contents = await self._guarded(lambda: self._read_candidates(candidates)) if candidates else {}
+        # What the host's rules leave out of the sandbox is never part of its change set.
+        wanted = sorted(p for p in candidates if not self._rules.ignored(p))
+        limit = self._settings.max_file_size
+        contents = (
+            await self._guarded(lambda: self._files.read_files(WORKDIR, wanted, limit)) if wanted else {}
+        )
         changed: dict[str, bytes | None] = {}
         for path, data in contents.items():
             if data is UNREADABLE:  # never reported gone: applying that would delete the user's file
                 log.warning("leaving %s out of the changes: the sandbox user cannot read it", path)
+                continue
+            if data is TOO_LARGE:
+                self._left_out[path] = f"over the {_size(limit)} limit: not part of the change set"
                 continue
             assert data is None or isinstance(data, bytes)
             digest = None if data is None else md5(data)
@@ -342,12 +399,36 @@ class DockerSandbox:
                 self._known[path] = digest
         return changed
 
-    async def _read_candidates(self, candidates: set[str]) -> dict[str, bytes | object | None]:
-        return await self._files.read_files(WORKDIR, sorted(candidates))
+    async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
+        self._check_open()
+        self._note_use()
+        if len(files) <= PUT_ONE_BY_ONE:  # compare-and-set in the container, file by file
+            wanted = {p: (f.content, expect.get(p), f.executable) for p, f in files.items()}
+            taken = await self._guarded(lambda: self._files.write_files_if(WORKDIR, wanted))
+        else:  # many (a branch switched): compare in one request, then one archive
+            held = await self._guarded(lambda: self._files.checksums_of(WORKDIR, sorted(files)))
+            taken = {p for p in files if held.get(p) == expect.get(p)}
+            await self._put({p: files[p].content for p in taken})
+        for path in taken:
+            content = files[path].content
+            if content is None:
+                self._copied.pop(path, None)
+                self._known.pop(path, None)
+            else:
+                self._copied[path] = self._known[path] = md5(content)
+        return taken
 
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         self._check_open()
         self._note_use()
+        await self._put(files)
+        for path, data in files.items():
+            if data is None:
+                self._known.pop(path, None)
+            else:
+                self._known[path] = md5(data)
+
+    async def _put(self, files: Mapping[str, bytes | None]) -> None:
         writes = {p: d for p, d in files.items() if d is not None}
         if len(writes) > PUT_ONE_BY_ONE:  # many (a session restored): one archive, one request
             archive = files_archive(writes, WORKDIR, self._settings.uid, self._settings.gid, self._workspace)
@@ -360,9 +441,14 @@ class DockerSandbox:
             if data is None:
                 with contextlib.suppress(FileNotFoundError):
                     await self._files.delete_file(path)
-                self._known.pop(path, None)
-            else:
-                self._known[path] = md5(data)
+
+    async def rename(self, name: str) -> None:
+        """Give the container another name (a ready sandbox taken by a session)."""
+        try:
+            with docker_errors("rename the sandbox container"):
+                await self._docker.call(self._docker.api.rename, self.container_id, name)
+        except SandboxError as exc:
+            log.info("%s", exc)
 
     async def close(self) -> None:
         if self._closed:
@@ -394,45 +480,47 @@ class DockerSandbox:
 class DockerSandboxFactory:
     """Makes a `DockerSandbox` per session; implements core.protocols.SandboxFactory.
 
-    `image` and the limits default to the settings' defaults (core.config). The engine is contacted
-    on the first call (not at construction), and orphaned containers of dead Sidehand processes on
-    this machine are removed then, once per process."""
+    The engine is contacted on the first call (not at construction), and orphaned containers of dead
+    Sidehand processes on this machine are removed then, once per process."""
 
-    def __init__(
-        self,
-        image: str | None = None,
-        *,
-        network: bool = False,
-        memory: str = DEFAULT_MEMORY,
-        cpus: float = DEFAULT_CPUS,
-        pids_limit: int = DEFAULT_PIDS_LIMIT,
-        uid: int = 1000,
-        output_limit: int = DEFAULT_OUTPUT_LIMIT,
-        excludes: Sequence[str] = DEFAULT_EXCLUDES,
-        docker_client: Any = None,
-        kill_grace: float = 2.0,
-    ) -> None:
-        self.settings = SandboxSettings(
-            image=image or DEFAULT_IMAGE,
-            network=network,
-            memory=memory,
-            cpus=cpus,
-            pids_limit=pids_limit,
-            uid=uid,
-            gid=uid,
-            output_limit=output_limit,
-            kill_grace=kill_grace,
-            excludes=tuple(excludes),
-        )
+    def __init__(self, settings: SandboxSettings | None = None, *, docker_client: Any = None) -> None:
+        """`settings.environment`: the sandbox's non-interactive defaults and the variables the user
+        asked to pass in (nothing from the host's environment gets in otherwise)."""
+        self.settings = settings or SandboxSettings()
         self._client = docker_client
         self._owns_client = docker_client is None
         self._client_lock = asyncio.Lock()
+        self.pool = SandboxPool(self._new, self.settings.pool)
+        self._renames: set[asyncio.Task[None]] = set()
 
     async def __call__(self, workspace: Path, session_id: str) -> DockerSandbox:
-        client = await self._connect()
-        sandbox = await DockerSandbox.start(client, self.settings, workspace, session_id)
+        ready = await self.pool.claim(workspace)
+        if ready is not None:
+            assert isinstance(ready, DockerSandbox)
+            # Named after its session (for `docker ps`), in the background: the first command waits
+            # for nothing.
+            rename = asyncio.create_task(ready.rename(_container_name(session_id)))
+            self._renames.add(rename)
+            rename.add_done_callback(self._renames.discard)
+            log.debug("session %s uses the ready sandbox %s", session_id, ready.container_id[:12])
+            return ready
+        sandbox = await self._new(workspace, session_id)
         log.debug("session %s uses sandbox %s", session_id, sandbox.container_id[:12])
         return sandbox
+
+    async def _new(self, workspace: Path, session_id: str) -> DockerSandbox:
+        client = await self._connect()
+        return await DockerSandbox.start(client, self.settings, workspace, session_id)
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        """Keep `settings.pool` ready sandboxes of `workspace`, following the host through `watch`."""
+        self.pool.prewarm(workspace, watch)
+
+    async def aclose(self) -> None:
+        """Remove the ready sandboxes and close the engine connection this factory opened."""
+        await self.pool.aclose()
+        await asyncio.gather(*self._renames, return_exceptions=True)
+        self.close()
 
     async def reap(self) -> int:
         """Remove this machine's sandbox containers whose owning process is gone (a process that was
@@ -476,17 +564,95 @@ async def _reap(client: Any) -> int:
     return len(removed)
 
 
-async def _start_watch(docker: DockerExec, settings: SandboxSettings) -> WorkspaceWatch | None:
+async def _start_watch(docker: DockerExec, rules: IgnoreRules) -> WorkspaceWatch | None:
     """The inotify watcher, in its own exec (None when the image cannot run it: then changes are
     found by scanning)."""
     try:
         process = await ExecShellProcess.open(
-            docker, watcher_argv(WORKDIR, settings.excludes), workdir=WORKDIR
+            docker, watcher_argv(WORKDIR, rules.plain_names()), workdir=WORKDIR
         )
     except SandboxError as exc:
         log.info("no file watcher in the sandbox (%s): changes are found by scanning", exc)
         return None
     return await WorkspaceWatch.start(process)
+
+
+async def _extract_in_container(docker: DockerExec, archive: WorkspaceArchive) -> None:
+    """Stream `archive` to a `tar -x` in the container (read on a worker thread, 1 MiB at a time)."""
+    process = await ExecShellProcess.open(docker, ["tar", "-xf", "-", "-C", "/"], workdir="/")
+    try:
+        chunks = archive.chunks()
+        sent = 0
+        while piece := await asyncio.to_thread(_take, chunks, 1 << 20):
+            await process.send(piece)
+            sent += len(piece)
+        # tar stops at the end-of-archive blocks once it has read a whole record: pad to one, so
+        # no end of input is needed (a TLS link to a remote engine cannot half-close).
+        await process.send(bytes(-sent % TAR_RECORD))
+        said = bytearray()
+        while data := await process.receive():
+            said += data
+        code = await process.exit_code()
+    finally:
+        await process.close()
+    if code != 0:
+        raise SandboxError(
+            f"could not copy the workspace into the sandbox's tmpfs (tar exited {code}): "
+            f"{said.decode(errors='replace').strip()[:500]}"
+        )
+
+
+def _take(chunks: Iterator[bytes], most: int) -> bytes:
+    """The next pieces of `chunks`, joined, about `most` bytes (empty: the end)."""
+    taken = bytearray()
+    for chunk in chunks:
+        taken += chunk
+        if len(taken) >= most:
+            break
+    return bytes(taken)
+
+
+async def _copy_sparse(files: FileChannel, sparse: SparseFile, *, track: bool) -> str | None:
+    """Copy a file that is mostly holes with its holes kept; its md5 if `track` (None: not tracked,
+    or it could not be read)."""
+    digest = hashlib.md5(usedforsecurity=False)  # as core.changes.md5, holes read as zeros
+    position = 0
+
+    def hashed(pieces: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+        nonlocal position
+        for offset, data in pieces:
+            if track:
+                _hash_zeros(digest, offset - position)
+                digest.update(data)
+            position = offset + len(data)
+            yield offset, data
+
+    try:
+        await files.write_sparse(sparse.rel, sparse.size, sparse.mode, hashed(sparse.pieces()))
+    except OSError as exc:
+        log.warning("could not copy %s into the sandbox: %s", sparse.rel, exc)
+        return None
+    if not track:
+        return None
+    _hash_zeros(digest, sparse.size - position)
+    return digest.hexdigest()
+
+
+_ZEROS = bytes(1 << 20)
+
+
+def _hash_zeros(digest: Any, count: int) -> None:
+    while count > 0:
+        digest.update(_ZEROS[: min(count, len(_ZEROS))])
+        count -= len(_ZEROS)
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
 
 
 async def _in_docker_pool(fn: Any, *args: Any) -> Any:
@@ -508,5 +674,10 @@ async def _timed_all(timings: dict[str, float], **steps: Awaitable[None]) -> Non
             raise result
 
 
-def _safe_name(session_id: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_.-]", "-", session_id)[:40] or "session"
+def _safe_name(name: str) -> str:
+    """`name` as a container name or file name may hold it."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", name)[:40] or "session"
+
+
+def _container_name(session_id: str) -> str:
+    return f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"

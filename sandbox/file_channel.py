@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import errno
+import io
+import itertools
 import logging
 import posixpath
-from collections.abc import Sequence
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
 
 from core.errors import FileTooLargeError, SandboxCrowdedError, SandboxError
 from core.protocols import WORKDIR, PathKind
@@ -89,18 +92,64 @@ if cd {root} 2>/dev/null; then
   find . \\( {prune} \\) -prune -o -type f -exec md5sum {{}} + 2>/dev/null </dev/null
 else st=ENOENT; fi"""
 
-# Several files in one request: before each, a line with a fresh separator and a status (F: its
-# content follows; U: a regular file the sandbox user cannot read; G: gone, or not a regular
-# file: a symlink counts as gone, so a link's target is never read as the file).
-_READ_MANY = """st=OK
-cd {root} 2>/dev/null || st=ENOENT
-for p in {paths}; do
-  if [ -f "$p" ] && [ ! -L "$p" ]; then
-    if [ -r "$p" ]; then printf '\\n%s F\\n' {sep}; cat -- "$p" 2>/dev/null </dev/null || st=EIO
-    else printf '\\n%s U\\n' {sep}; fi
-  else printf '\\n%s G\\n' {sep}; fi
-done"""
+# md5 of the named files that are regular files (not symlinks), by one md5sum.
+_CHECKSUMS_OF = """st=OK
+if cd {root} 2>/dev/null; then
+  set --
+  for p in {paths}; do if [ -f "$p" ] && [ ! -L "$p" ]; then set -- "$@" "$p"; fi; done
+  [ $# -eq 0 ] || md5sum -- "$@" 2>/dev/null </dev/null
+else st=ENOENT; fi"""
+
+# Several files in two requests, whatever their number (a process costs a millisecond or more in
+# a container): first what each path is (F: a regular file, U: one the sandbox user cannot read,
+# G: gone, or not a regular file: a symlink counts as gone, so a link's target is never read as the
+# file) and which readable ones are over the size limit (one find); then one tar of the rest.
+_READ_STATUS = """st=OK
+if cd {root} 2>/dev/null; then
+  set --
+  for p in {paths}; do
+    if [ -f "$p" ] && [ ! -L "$p" ]; then
+      if [ -r "$p" ]; then printf F; set -- "$@" "$p"; else printf U; fi
+    else printf G; fi
+  done
+  printf '\\n'
+  if [ {limit} -gt 0 ] && [ $# -gt 0 ]; then find "$@" -prune -type f -size +{limit}c -print0 2>/dev/null </dev/null; fi
+else st=ENOENT; fi"""
+_READ_TAR = """st=OK
+if cd {root} 2>/dev/null; then tar -cf - -- {paths} 2>/dev/null </dev/null; else st=ENOENT; fi"""
 UNREADABLE = object()  # what read_files gives for a file the sandbox user cannot read
+TOO_LARGE = object()  # what read_files gives for a file over its size limit
+
+# Compare-and-set: each file is written (or deleted) only if its md5 is the expected one ("absent":
+# no file there), so a change the agent made since is never overwritten. One line per file:
+# T taken, N not taken (its content differed), E taken but the write failed.
+_WRITE_IF = """st=OK
+if cd {root} 2>/dev/null; then
+{entries}
+else st=ENOENT; fi"""
+_IF_PREFIX = """p={path}; d={parent}
+if [ -L "$p" ] || [ -d "$p" ]; then c=other
+elif [ -e "$p" ]; then c=$(md5sum <"$p" 2>/dev/null); c=${{c%% *}}
+else c=absent; fi
+if [ "$c" != {expect} ]; then echo N
+"""
+_IF_WRITE = (
+    _IF_PREFIX
+    + """elif {{ [ -d "$d" ] || mkdir -p "$d" 2>/dev/null; }} && base64 -d 2>/dev/null >"$p" <<'{eof}'
+{payload}{eof}
+then {chmod}echo T; else echo E; fi"""
+)
+_IF_DELETE = _IF_PREFIX + """elif rm -f -- "$p" 2>/dev/null; then echo T; else echo E; fi"""
+
+# One piece of a sparse file: the file is made `size` bytes long (holes), then the piece written
+# at its offset in blocks of `block` bytes, the rest of the file left as it is.
+_SPARSE = """p={path}; st=OK
+{create}base64 -d 2>/dev/null <<'{eof}' | dd of="$p" bs={block} seek={seek} conv=notrunc 2>/dev/null || st=EIO
+{payload}{eof}
+"""
+_SPARSE_CREATE = """dd of="$p" bs=1 seek={size} count=0 2>/dev/null && chmod {mode:o} "$p" || st=EIO
+"""
+PAYLOAD_BATCH = 4 << 20  # bytes of file content per request when writing many files
 
 _ERRORS: dict[str, tuple[type[OSError], int, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "no such file or folder"),
@@ -254,27 +303,121 @@ class FileChannel:
         _raise_for(status, root)
         return data
 
-    async def read_files(self, root: str, paths: Sequence[str]) -> dict[str, bytes | object | None]:
-        """The content of each of `paths` (relative to `root`) in one round trip per batch: None
-        for one that is gone or not a regular file, UNREADABLE for one the user cannot read."""
+    async def checksums_of(self, root: str, paths: Sequence[str]) -> dict[str, str]:
+        """The md5 of each of `paths` (relative to `root`) that is a regular file, in one request
+        per batch (one md5sum process each)."""
+        sums: dict[str, str] = {}
+        for start in range(0, len(paths), 200):
+            batch = " ".join(shell_quote(p) for p in paths[start : start + 200])
+            status, data = await self.request(_CHECKSUMS_OF.format(root=shell_quote(root), paths=batch))
+            _raise_for(status, root)
+            sums.update(parse_md5sum(data))
+        return sums
+
+    async def read_files(
+        self, root: str, paths: Sequence[str], limit: int = 0
+    ) -> dict[str, bytes | object | None]:
+        """The content of each of `paths` (relative to `root`): None for one that is gone or not a
+        regular file, UNREADABLE for one the user cannot read, TOO_LARGE for one of more than
+        `limit` bytes (0: no limit). Two round trips and two processes per batch."""
         found: dict[str, bytes | object | None] = {}
         for start in range(0, len(paths), 200):
             batch = paths[start : start + 200]
-            sep = new_nonce()
-            script = _READ_MANY.format(
-                root=shell_quote(root), paths=" ".join(shell_quote(p) for p in batch), sep=sep
-            )
-            status, data = await self.request(script)
-            _raise_for(status, root)
-            sections = data.split(b"\n" + sep.encode() + b" ")[1:]
-            if len(sections) != len(batch):
-                raise SandboxError(
-                    f"unexpected answer from the sandbox's file channel ({len(sections)} of {len(batch)})"
+            dotted = ["./" + p for p in batch]  # never an option, whatever the name
+            status, data = await self.request(
+                _READ_STATUS.format(
+                    root=shell_quote(root), paths=" ".join(map(shell_quote, dotted)), limit=int(limit)
                 )
-            for path, section in zip(batch, sections, strict=True):
-                kind, content = section[:1], section[2:]
-                found[path] = content if kind == b"F" else UNREADABLE if kind == b"U" else None
+            )
+            _raise_for(status, root)
+            kinds, _, large_list = data.partition(b"\n")
+            if len(kinds) != len(batch):
+                raise SandboxError(f"unexpected answer from the sandbox's file channel ({kinds[:80]!r})")
+            large = {name.decode("utf-8", "surrogateescape") for name in large_list.split(b"\0") if name}
+            wanted = []
+            for path, dot, kind in zip(batch, dotted, kinds.decode("ascii"), strict=True):
+                if kind == "F" and dot in large:
+                    found[path] = TOO_LARGE
+                elif kind == "F":
+                    wanted.append(dot)
+                else:
+                    found[path] = UNREADABLE if kind == "U" else None
+            if wanted:
+                status, data = await self.request(
+                    _READ_TAR.format(root=shell_quote(root), paths=" ".join(map(shell_quote, wanted)))
+                )
+                _raise_for(status, root)
+                contents = _untar(data)
+                for dot in wanted:  # gone meanwhile: not in the archive
+                    found[dot[2:]] = contents.get(dot[2:])
         return found
+
+    async def write_files_if(
+        self, root: str, files: Mapping[str, tuple[bytes | None, str | None, bool]]
+    ) -> set[str]:
+        """Compare-and-set: each of `files` (path relative to `root` -> (content or None to delete,
+        the md5 it must have now or None for absent, executable)) is written only if the file holds
+        what is expected. Returns the paths written."""
+        taken: set[str] = set()
+        batch: list[tuple[str, str]] = []
+        size = 0
+
+        async def send() -> None:
+            script = _WRITE_IF.format(root=shell_quote(root), entries="\n".join(e for _, e in batch))
+            status, output = await self.request(script)
+            _raise_for(status, root)
+            answers = output.split()
+            if len(answers) != len(batch):
+                raise SandboxError(f"unexpected answer from the sandbox's file channel ({output[:80]!r})")
+            for (path, _), answer in zip(batch, answers, strict=True):
+                if answer == b"T":
+                    taken.add(path)
+                elif answer == b"E":
+                    log.warning("could not write %s in the sandbox (the sandbox user may not own it)", path)
+            batch.clear()
+
+        for path, (content, expect, executable) in files.items():
+            quoted = shell_quote(path)
+            fields = {
+                "path": quoted,
+                "parent": shell_quote(posixpath.dirname(path) or "."),
+                "expect": expect or "absent",
+            }
+            if content is None:
+                entry = _IF_DELETE.format(**fields)
+            else:
+                payload = base64.encodebytes(content).decode("ascii")
+                chmod = f"chmod 755 {quoted} 2>/dev/null; " if executable else ""
+                entry = _IF_WRITE.format(**fields, eof=new_nonce(), payload=payload, chmod=chmod)
+                size += len(payload)
+            batch.append((path, entry))
+            if size >= PAYLOAD_BATCH:
+                await send()
+                size = 0
+        if batch:
+            await send()
+        return taken
+
+    async def write_sparse(
+        self, path: str, size: int, mode: int, pieces: Iterable[tuple[int, bytes]]
+    ) -> None:
+        """Make `path` a file of `size` bytes holding `pieces` (offset, data) and holes elsewhere,
+        so it takes no more room than its data."""
+        full = sandbox_path(path)
+        create = _SPARSE_CREATE.format(size=int(size), mode=mode & 0o777)
+        for offset, data in itertools.chain([(0, b"")], pieces):
+            block = min(offset & -offset, 1 << 16) if offset else 1 << 16  # a power of two dividing it
+            script = _SPARSE.format(
+                path=shell_quote(full),
+                create=create,
+                eof=new_nonce(),
+                payload=base64.encodebytes(data).decode("ascii"),
+                block=block,
+                seek=offset // block,
+            )
+            create = ""
+            status, _ = await self.request(script)
+            _raise_for(status, full)
 
     async def close(self) -> None:
         if self._warming is not None:
@@ -284,6 +427,21 @@ class FileChannel:
             process, self._process, self._reader = self._process, None, None
             if process is not None:
                 await process.close()
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    """The regular files of a tar stream, by path (without a leading ./)."""
+    files: dict[str, bytes] = {}
+    try:
+        with tarfile.open(
+            fileobj=io.BytesIO(data), mode="r:", encoding="utf-8", errors="surrogateescape"
+        ) as archive:
+            for member in archive:
+                if member.isreg() and (handle := archive.extractfile(member)) is not None:
+                    files[member.name.removeprefix("./")] = handle.read()
+    except tarfile.TarError as exc:
+        raise SandboxError(f"unreadable archive from the sandbox's file channel: {exc}") from exc
+    return files
 
 
 def parse_md5sum(output: bytes) -> dict[str, str]:

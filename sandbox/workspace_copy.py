@@ -8,7 +8,6 @@ file's md5 is computed from the very bytes sent, so the baseline matches the san
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import logging
@@ -20,17 +19,10 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.ignore import IgnoreRules
+
 log = logging.getLogger(__name__)
 
-DEFAULT_EXCLUDES: tuple[str, ...] = (
-    ".venv",
-    "node_modules",
-    "__pycache__",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".tox",
-)
 _BLOCK = 512
 _CHUNK = 1 << 16
 
@@ -65,6 +57,47 @@ def files_archive(files: Mapping[str, bytes], workdir: str, uid: int, gid: int, 
     return out.getvalue()
 
 
+def folders_archive(folders: Sequence[str], uid: int, gid: int) -> bytes:
+    """A tar of empty folders (absolute paths), owned by uid:gid."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for folder in folders:
+            info = tarfile.TarInfo(folder.strip("/"))
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, gid
+            tar.addfile(info)
+    return out.getvalue()
+
+
+SPARSE_SLACK = 1 << 20  # a file with more than this many bytes of holes is copied sparse
+
+
+@dataclass(frozen=True)
+class SparseFile:
+    rel: str
+    path: Path
+    size: int
+    mode: int
+
+    def pieces(self, most: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+        """(offset, data) of the file's data, in pieces of at most `most` bytes, holes skipped
+        (found with SEEK_DATA / SEEK_HOLE)."""
+        with self.path.open("rb") as handle:
+            fd, offset = handle.fileno(), 0
+            while offset < self.size:
+                try:
+                    start = os.lseek(fd, offset, os.SEEK_DATA)
+                except OSError:  # ENXIO: no data past offset
+                    return
+                end = min(os.lseek(fd, start, os.SEEK_HOLE), self.size)
+                while start < end:
+                    data = os.pread(fd, min(most, end - start), start)
+                    if not data:
+                        return  # shrank while read
+                    yield start, data
+                    start += len(data)
+                offset = end
+
+
 @dataclass
 class WorkspaceArchive:
     """A tar of `root`, to extract at the container's `/`: the workspace lands at `workdir`, owned by
@@ -77,10 +110,13 @@ class WorkspaceArchive:
     workdir: str
     uid: int
     gid: int
-    excludes: Sequence[str] = DEFAULT_EXCLUDES
+    rules: IgnoreRules | None = None  # what not to copy (.gitignore, configured excludes)
+    max_file_size: int = 0  # bytes of data a file may hold to be copied (0: no limit)
     extra_dirs: Sequence[str] = ()
     baseline: dict[str, str] = field(default_factory=dict)
     sent_bytes: int = 0
+    skipped: list[tuple[str, int]] = field(default_factory=list)  # (path, size) too large to copy
+    sparse: list[SparseFile] = field(default_factory=list)  # copied afterwards, holes kept
 
     def chunks(self) -> Iterator[bytes]:
         """The tar stream in pieces of about 64 KiB (one HTTP chunk each, not one per tar block)."""
@@ -111,14 +147,19 @@ class WorkspaceArchive:
             return
         top = self.workdir.strip("/")
         for entry in entries:
-            if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in self.excludes):
-                continue
             entry_rel = f"{rel}{entry.name}"
             name = f"{top}/{entry_rel}"
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # vanished while walking
+            # Inside .git (not tracked) everything is copied: the repository is the agent's to use.
+            if (
+                tracked
+                and self.rules is not None
+                and self.rules.ignored(entry_rel, stat.S_ISDIR(info.st_mode))
+            ):
+                continue
             mode = stat.S_IMODE(info.st_mode) & 0o1777  # no setuid/setgid in the sandbox
             if stat.S_ISLNK(info.st_mode):
                 link = os.readlink(entry.path)
@@ -128,9 +169,17 @@ class WorkspaceArchive:
                 inner_tracked = tracked and entry.name != ".git"
                 yield from self._walk(Path(entry.path), entry_rel + "/", tracked=inner_tracked)
             elif stat.S_ISREG(info.st_mode):
-                digest = yield from self._file(Path(entry.path), name, info.st_size, mode, info.st_mtime)
-                if digest is not None and tracked:
-                    self.baseline[entry_rel] = digest
+                stored = min(info.st_size, info.st_blocks * 512)
+                if self.max_file_size and stored > self.max_file_size:
+                    self.skipped.append((entry_rel, info.st_size))
+                elif info.st_size - stored > SPARSE_SLACK:
+                    # Mostly holes (a disk image, a preallocated file): copied with its holes kept
+                    # after the archive, and not tracked (hashing it would read every hole).
+                    self.sparse.append(SparseFile(entry_rel, Path(entry.path), info.st_size, mode))
+                else:
+                    digest = yield from self._file(Path(entry.path), name, info.st_size, mode, info.st_mtime)
+                    if digest is not None and tracked:
+                        self.baseline[entry_rel] = digest
             # devices, fifos and sockets are not copied: they mean nothing in the container
 
     def _file(

@@ -56,4 +56,11 @@ if ! docker image inspect "$SIDEHAND_IMAGE" >/dev/null 2>&1; then
   log "building $SIDEHAND_IMAGE with debootstrap (about a minute)"
   "$VENV/bin/sidehand" sandbox build-base --image "$SIDEHAND_IMAGE"
 fi
+# 4. sshd, for the test of a DOCKER_HOST=ssh:// engine (tests/sandbox/test_remote_engine.py).
+if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
+  log "installing openssh-server (the ssh:// engine test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq openssh-server >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }
+fi
 log "ready: $("$VENV/bin/python" --version), image $SIDEHAND_IMAGE"

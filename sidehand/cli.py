@@ -26,6 +26,13 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--confirm", action="store_true", help="ask on the terminal before each action")
     p.add_argument("--max-iterations", type=int, help="stop after this many steps")
+    p.add_argument(
+        "--max-cost", type=float, dest="max_budget", metavar="USD", help="stop when the task has cost this"
+    )
+    p.add_argument("--max-tokens", type=int, help="stop when the task has used this many tokens")
+    p.add_argument(
+        "--timeout", type=float, dest="turn_timeout", metavar="SECONDS", help="stop the task after this long"
+    )
     _settings_args(p)
 
 
@@ -53,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("resume", metavar="session_id")
     resume.add_argument("task", help="what the agent should do next")
     _run_args(resume)
+    checkpoints = ssub.add_parser("checkpoints", help="list a session's checkpoints (one per tool call)")
+    checkpoints.add_argument("session_id")
+    restore = ssub.add_parser(
+        "restore", help="put a session's sandbox files back as they were at a checkpoint (undoable)"
+    )
+    restore.add_argument("session_id")
+    restore.add_argument("checkpoint_id")
+    restore.add_argument(
+        "--conversation",
+        action="store_true",
+        help="also go back in the conversation: a new session forked at the checkpoint",
+    )
     show = ssub.add_parser("show", help="print a session's transcript")
     show.add_argument("session_id")
     show.add_argument("--json", action="store_true", help="print the raw events (JSON Lines)")
@@ -73,15 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # The servers own their options (argparse's REMAINDER would not pass leading --flags through).
-    if argv and argv[0] == "lsp":
-        from agent_lsp.cli import main as lsp_main
+    # The servers own their options (argparse's REMAINDER would not pass leading --flags through);
+    # `sidehand mcp -- --http` is `sidehand mcp --http` (the form MCP clients' configs often use).
+    if argv and argv[0] in ("lsp", "mcp"):
+        options = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        if argv[0] == "lsp":
+            from agent_lsp.cli import main as lsp_main
 
-        return lsp_main(argv[1:])
-    if argv and argv[0] == "mcp":
+            return lsp_main(options)
         from agent_mcp.cli import main as mcp_main
 
-        return mcp_main(argv[1:])
+        return mcp_main(options)
     args = build_parser().parse_args(argv)
     import asyncio
 
@@ -96,10 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" or (args.command == "sessions" and args.action == "resume"):
             return asyncio.run(run_task(args, redact))
         if args.command == "sessions":
-            return sessions_command(args)
+            code = sessions_command(args)
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+            return code
         if args.command == "sandbox":
             return sandbox_command(args)
     except SidehandError as exc:
         print(f"sidehand: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_went_away()
     return 2
+
+
+def _reader_went_away() -> int:
+    """`sidehand sessions list | head`: the reader closed the pipe. Nothing to say about it; stdout
+    is pointed at /dev/null so the interpreter's final flush does not complain either."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe

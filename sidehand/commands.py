@@ -9,16 +9,21 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from core.config import load_settings
 from core.errors import SidehandError
 from core.events import ApprovalRequested, Event
+from core.host_watch import HostWatch
+from core.messages import decode_arguments
 from core.paths import escape_path
+from core.policy import ApprovalDecision, approval_options
 from core.protocols import Sandbox
 from core.redaction import RedactSecrets
-from core.session import ApprovalDecision, Session
+from core.session import Session
+from core.sessions import SessionManager
 from sidehand.progress import ProgressPrinter
 
 EXIT_CODES = {
@@ -26,10 +31,12 @@ EXIT_CODES = {
     "cancelled": 130,
     "max_iterations": 3,
     "budget": 4,
+    "max_tokens": 6,
+    "timeout": 124,  # timeout(1)'s status
     "error": 1,
     "stuck": 5,
     "interrupted": 143,  # SIGTERM's conventional status
-    "empty_reply": 6,  # the model replied with nothing, twice in a row
+    "empty_reply": 7,  # the model replied with nothing, twice in a row
 }
 
 
@@ -40,7 +47,7 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
     from sidehand.wiring import build_manager, prefetch
 
-    overrides = _overrides(args, "max_iterations")
+    overrides = _overrides(args, "max_iterations", "max_budget", "max_tokens", "turn_timeout")
     overrides["approval_mode"] = "always" if args.confirm else "never"
     settings = load_settings(overrides, config_file=args.config)
     redact.add(settings.secrets())
@@ -63,6 +70,7 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
         printer.status(
             f"working with {settings.model} (loading the model client, then waiting for the model)"
         )
+        usage_before = session.state.usage
         turn = asyncio.ensure_future(session.prompt(args.task))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(session.cancel()))
@@ -87,6 +95,7 @@ async def run_task(args: argparse.Namespace, redact: RedactSecrets) -> int:
                 f"changes not applied (use --apply); patch saved: {session.store.patch_path(session.id)}"
             )
         printer.status(f"session log: {session.store.log_path(session.id)}")
+        printer.usage(session.state.usage, usage_before)
         if end.message:
             print(end.message)
         return EXIT_CODES[end.stop_reason]
@@ -106,20 +115,29 @@ def _terminal_approver(session: Session) -> Any:
     return on_event
 
 
+KEYS = {"allow_once": "y", "allow_session": "s", "allow_always": "a", "reject": "n"}
+
+
 async def _ask(session: Session, event: ApprovalRequested) -> None:
-    sys.stderr.write(f"Allow {event.tool} {event.arguments}? [y]es once / [a]lways this session / [n]o: ")
+    """The same answers as in the editor: once, this session, always these commands (or edits under
+    this folder), or no. Anything else (or end of input) is no."""
+    options = approval_options(event.tool, decode_arguments(event.arguments), event.risk)
+    choices = " / ".join(f"[{KEYS[o.id]}] {o.label}" for o in options)
+    sys.stderr.write(f"Allow {event.tool} {event.arguments}?\n  {choices}: ")
     sys.stderr.flush()
     answer = (await asyncio.to_thread(sys.stdin.readline)).strip().lower()
-    decision = ApprovalDecision(
-        allow=answer in ("y", "yes", "a", "always"), scope="session" if answer.startswith("a") else "once"
-    )
+    if not sys.stdin.isatty():  # a terminal echoed the answer and its newline; a pipe did not
+        sys.stderr.write(f"{answer}\n")
+    chosen = next((o for o in options if answer in (KEYS[o.id], o.id)), None)
+    if chosen is None or not chosen.decision.allow:
+        decision = ApprovalDecision(allow=False, reason="rejected on the terminal")
+    else:
+        decision = chosen.decision
     with contextlib.suppress(SidehandError):
         session.decide(event.call_id, decision)
 
 
 def sessions_command(args: argparse.Namespace) -> int:
-    from core.sessions import SessionManager
-
     settings = load_settings()
     manager = SessionManager(settings, sandbox_factory=_NoSandboxes())
     if args.action == "list":
@@ -128,12 +146,38 @@ def sessions_command(args: argparse.Namespace) -> int:
         return 0
     if not manager.store.exists(args.session_id):
         raise SidehandError(f"unknown session {args.session_id!r} (sessions live in {settings.sessions_dir})")
+    if args.action in ("checkpoints", "restore"):
+        return asyncio.run(_checkpoints(manager, args))
     for event in manager.store.events(args.session_id):
         if args.json:
             print(event.model_dump_json())
         else:
             print(json.dumps({"seq": event.seq, "kind": event.kind, **_brief(event)}, ensure_ascii=False))
     return 0
+
+
+async def _checkpoints(manager: SessionManager, args: argparse.Namespace) -> int:
+    """List or restore checkpoints of a session that is not open elsewhere (no sandbox is started:
+    a restore moves the log, and the session's next sandbox holds the restored files)."""
+    try:
+        session = await manager.load(args.session_id, start_sandbox=False)
+        if args.action == "checkpoints":
+            for checkpoint in session.state.checkpoints:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(checkpoint.timestamp))
+                print(f"{checkpoint.checkpoint_id:>4}  {when}  {checkpoint.label}")
+            return 0
+        if args.conversation:
+            target = session.find_checkpoint(args.checkpoint_id)
+            forked = await manager.fork(session.id, target.seq, start_sandbox=False)
+            print(f"new session {forked.id}: the conversation and files of checkpoint {args.checkpoint_id}")
+            return 0
+        report = await session.restore_checkpoint(args.checkpoint_id)
+        changed = ", ".join(escape_path(p) for p in report.paths) or "no file"
+        print(f"restored checkpoint {args.checkpoint_id} ({changed} changed)")
+        print(f"to undo: sidehand sessions restore {session.id} {report.undo}")
+        return 0
+    finally:
+        await manager.aclose()
 
 
 def _brief(event: Event) -> dict[str, Any]:
@@ -149,6 +193,12 @@ class _NoSandboxes:
 
     async def reap(self) -> int:
         return 0
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
 
 def sandbox_command(args: argparse.Namespace) -> int:

@@ -6,6 +6,9 @@ import sys
 from typing import TextIO
 
 from core.events import Event
+from core.messages import Usage
+
+PLAN_MARKS = {"completed": "✓", "in_progress": "▶", "pending": "☐"}
 
 
 class ProgressPrinter:
@@ -23,6 +26,15 @@ class ProgressPrinter:
 
     def status(self, text: str) -> None:
         self._line(f"… {text}")
+
+    def usage(self, now: Usage, before: Usage) -> None:
+        """The task's tokens and cost (what the session spent since `before`)."""
+        prompt = now.prompt_tokens - before.prompt_tokens
+        completion = now.completion_tokens - before.completion_tokens
+        cost = now.cost - before.cost
+        self._line(
+            f"tokens: {prompt} prompt + {completion} completion = {prompt + completion}; cost: ${cost:.4f}"
+        )
 
     def __call__(self, event: Event) -> None:
         match event.kind:
@@ -46,6 +58,21 @@ class ProgressPrinter:
             case "approval_requested":
                 self._line(
                     f"? approval needed ({event.risk} risk: {event.reason}) for {event.tool} {event.arguments}"
+                )
+            case "plan_updated":
+                done = sum(1 for e in event.entries if e.status == "completed")
+                lines = [f"  {PLAN_MARKS[e.status]} {e.content}" for e in event.entries]
+                self._line("\n".join([f"≡ plan ({done}/{len(event.entries)} done)", *lines]))
+            case "notice":
+                self._line(f"! {event.level}: {event.message}")
+            case "nudge":
+                self._line(f"! nudged the agent: {event.text}")
+            case "skill_injected":
+                why = "trigger word" if event.reason == "trigger" else "rules for"
+                self._line(f"◆ {event.path} given to the agent ({why} {event.trigger!r})")
+            case "condensation":
+                self._line(
+                    f"◇ history condensed ({event.strategy}): ~{event.tokens_before} → ~{event.tokens_after} tokens"
                 )
             case "turn_ended":
                 changes = ", ".join(event.changes) or "no changes"

@@ -1,27 +1,35 @@
-"""Builds a SessionManager with the real Docker sandbox: the one place the fronts (CLI, language
-server, MCP server) construct the sandbox implementation."""
+"""Builds a SessionManager with the real Docker sandbox and the tools of the user's MCP servers: the
+one place the fronts (CLI, language server, MCP server) construct those implementations."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 
 from core.config import Settings
 from core.sessions import LLMFactory, SessionManager, default_llm_factory
+from sidehand.mcp_tools import McpToolsFactory
 
 
 def build_manager(settings: Settings, llm_factory: LLMFactory = default_llm_factory) -> SessionManager:
+    from sandbox.container import SandboxSettings
     from sandbox.docker_sandbox import DockerSandboxFactory
 
-    factory = DockerSandboxFactory(
-        image=settings.sandbox_image,
-        network=settings.network,
-        memory=settings.memory,
-        cpus=settings.cpus,
-        pids_limit=settings.pids_limit,
-        output_limit=settings.output_limit,
-    )
-    return SessionManager(settings, factory, llm_factory)
+    sandbox_settings = SandboxSettings.from_settings(settings)
+    environment = {**sandbox_settings.environment, **passed_environment(settings)}
+    factory = DockerSandboxFactory(dataclasses.replace(sandbox_settings, environment=environment))
+    return SessionManager(settings, factory, llm_factory, external_tools=McpToolsFactory())
+
+
+def passed_environment(settings: Settings) -> dict[str, str]:
+    """The host variables the user named in `sandbox_env`: the only ones the sandbox gets (its
+    shell starts from a fixed, non-interactive environment otherwise; no key ever gets in)."""
+    missing = [name for name in settings.sandbox_env if name not in os.environ]
+    if missing:
+        log.warning("sandbox_env names variables that are not set: %s", ", ".join(missing))
+    return {name: os.environ[name] for name in settings.sandbox_env if name in os.environ}
 
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 
 from core.errors import LLMError, LLMServerError
 from core.llm.errors import ErrorTranslator
-from core.llm.loader import LiteLLM, load_litellm, model_supports_tools
+from core.llm.loader import LiteLLM, context_window, load_litellm, model_supports_tools
 from core.llm.routes import Endpoint, RouteName, choose_route, make_route
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 from core.protocols import TextSink
@@ -64,6 +64,8 @@ class LiteLLMClient:
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sidehand-llm")
         self._priced = True  # until litellm says it has no price for the model
         self._prices = prices
+        self._window: int | None = None  # the model's context window (litellm's map), once looked up
+        self._window_looked_up = False
         self._closed = False
 
     async def complete(
@@ -160,7 +162,14 @@ class LiteLLMClient:
             ),
             finish_reason=choice.finish_reason,
             model=response.model,
+            context_window=self._context_window(lib),
         )
+
+    def _context_window(self, lib: LiteLLM) -> int | None:
+        if not self._window_looked_up:
+            self._window = context_window(lib, self.model)
+            self._window_looked_up = True
+        return self._window
 
     def _cost(self, lib: LiteLLM, prompt_tokens: int, completion_tokens: int) -> float:
         """The configured prices, else litellm's price for the model from its local price map; 0.0

@@ -88,6 +88,17 @@ def model_supports_tools(lib: LiteLLM, model: str) -> bool | None:
     return None if known is None else bool(known)
 
 
+def context_window(lib: LiteLLM, model: str) -> int | None:
+    """The model's input window in tokens, from litellm's local model map; None for a model it
+    does not know (a local server's: the `context_window` setting says it then)."""
+    try:
+        info = lib.module.get_model_info(model)
+    except Exception:
+        return None
+    value = info.get("max_input_tokens") or info.get("max_tokens")
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def litellm_loaded() -> bool:
     """Whether litellm is imported (if not, the first call waits for it: say "loading…")."""
     return _ready.is_set()

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from core.changes import md5
 from core.errors import CommandRunningError, FileTooLargeError
+from core.host_watch import HostFile, HostWatch
 from core.output import OutputFile
 from core.protocols import WORKDIR, CommandResult, PathKind, RunningCommand, Wait
 
@@ -36,6 +37,8 @@ class FakeSandboxFactory:
     def __init__(self, make: Callable[[Path, str], Awaitable[InMemorySandbox]]) -> None:
         self._make = make
         self.reaped = 0
+        self.prewarmed: list[Path] = []
+        self.closed = False
 
     async def __call__(self, workspace: Path, session_id: str) -> InMemorySandbox:
         return await self._make(workspace, session_id)
@@ -43,6 +46,12 @@ class FakeSandboxFactory:
     async def reap(self) -> int:
         self.reaped += 1
         return 0
+
+    async def prewarm(self, workspace: Path, watch: HostWatch) -> None:
+        self.prewarmed.append(workspace)
+
+    async def aclose(self) -> None:
+        self.closed = True
 
 
 class InMemorySandbox:
@@ -186,6 +195,25 @@ class InMemorySandbox:
         }
         self._known = dict(self.files)
         return changed
+
+    @property
+    def left_out(self) -> Mapping[str, str]:
+        return {}
+
+    async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
+        taken = set()
+        for rel, host in files.items():
+            path = _abs(rel)
+            held = self.files.get(path)
+            if (None if held is None else md5(held)) != expect.get(rel):
+                continue
+            taken.add(rel)
+            if host.content is None:
+                for table in (self.files, self._known, self.baseline):
+                    table.pop(path, None)
+            else:
+                self.files[path] = self._known[path] = self.baseline[path] = host.content
+        return taken
 
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         for rel, data in files.items():

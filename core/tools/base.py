@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.config import Settings
+from core.events import PlanEntry, ToolCallEvent, ToolResultEvent
 from core.messages import ToolCall, ToolSpec
 from core.output import OutputBudget
 from core.protocols import Sandbox
@@ -31,6 +32,7 @@ class Observation:
     diff: str | None = None
     path: str | None = None
     finish: bool = False  # the agent said it is done
+    plan: tuple[PlanEntry, ...] | None = None  # the agent's plan, changed by this call
 
 
 @dataclass
@@ -46,15 +48,30 @@ class ToolContext:
     quiet_timeout: float | None = 10.0
 
 
+def result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
+    """The event that logs `obs`, the result of `action`."""
+    return ToolResultEvent(
+        call_id=action.call_id,
+        tool=action.tool,
+        output=obs.output,
+        error=obs.error,
+        exit_code=obs.exit_code,
+        timed_out=obs.timed_out,
+        truncated=obs.truncated,
+        full_output_path=obs.full_output_path,
+        diff=obs.diff,
+        path=obs.path,
+    )
+
+
 class Tool:
-    name: ClassVar[str]
+    name: str  # a class attribute of each built-in tool (an external tool sets its own)
     description: ClassVar[str]
     params: ClassVar[type[Params]]
 
-    @classmethod
-    def spec(cls) -> ToolSpec:
-        """What the model is told of the tool, with the default settings."""
-        return _spec(cls, cls.description)
+    def spec(self) -> ToolSpec:
+        """What the model is told of the tool."""
+        return tool_spec(type(self), self.description)
 
     def spec_for(self, settings: Settings) -> ToolSpec:
         """What the model is told of the tool under these settings (a tool whose description
@@ -72,21 +89,29 @@ class Tool:
 _SPECS: dict[tuple[str, str], ToolSpec] = {}
 
 
-def _spec(tool: type[Tool], description: str) -> ToolSpec:
-    """Made once per tool and description: building the JSON schema takes milliseconds, and every
-    session asks."""
-    key = (f"{tool.__module__}.{tool.__qualname__}", description)
-    if (found := _SPECS.get(key)) is None:
-        schema = tool.params.model_json_schema()
+def tool_spec(cls: type[Tool], description: str) -> ToolSpec:
+    """A built-in tool's spec, made once per class and description (building the JSON schema
+    takes milliseconds, and every session asks). Nested models are inlined: some servers'
+    grammars cannot follow `$ref`."""
+    key = (f"{cls.__module__}.{cls.__qualname__}", description)
+    if (known := _SPECS.get(key)) is None:
+        schema = cls.params.model_json_schema()
+        definitions = schema.pop("$defs", {})
+        schema = _inline(schema, definitions)
         schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        found = _SPECS[key] = ToolSpec(name=tool.name, description=description, parameters=schema)
-    return found
+        known = _SPECS[key] = ToolSpec(name=cls.name, description=description, parameters=schema)
+    return known
 
 
-def tool_spec(tool: type[Tool], description: str) -> ToolSpec:
-    return _spec(tool, description)
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """`node` with every `$ref` to `#/$defs/X` replaced by X, and no `title`s."""
+    if isinstance(node, dict):
+        if isinstance(ref := node.get("$ref"), str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: _inline(v, definitions) for k, v in node.items() if k != "title" or not isinstance(v, str)}
+    if isinstance(node, list):
+        return [_inline(v, definitions) for v in node]
+    return node
 
 
 def _single_text_argument(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params] | None:

@@ -168,6 +168,8 @@ async def start_editor(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        SIDEHAND_USER_SKILLS_DIR=str(tmp_path / "no-user-skills"),
+        SIDEHAND_MCP_CONFIG=str(tmp_path / "no-mcp.json"),
         **(extra_env or {}),
     )
     ref: list[Editor] = []
@@ -195,10 +197,23 @@ async def start_editor(
     return editor, client
 
 
+def lazy_command_capabilities() -> types.ClientCapabilities:
+    """VS Code's capabilities, resolving `command` lazily too: the server then lists code actions
+    without it (pytest-lsp's client would read a code action that has a command as a Command).
+    Neovim's test covers the other case, a client that resolves only `edit`."""
+    caps = pytest_lsp.client_capabilities("visual-studio-code")
+    action = caps.text_document.code_action if caps.text_document else None
+    assert action is not None and action.resolve_support is not None
+    action.resolve_support.properties = [*action.resolve_support.properties, "command"]
+    return caps
+
+
 @pytest.fixture
 async def editor(tmp_path: Path) -> AsyncIterator[Editor]:
     ed, client = await start_editor(
-        tmp_path, options={"sidehand": {"protocolVersion": 1}, "approvalMode": "never"}
+        tmp_path,
+        options={"sidehand": {"protocolVersion": 1}, "approvalMode": "never"},
+        capabilities=lazy_command_capabilities(),
     )
     yield ed
     await asyncio.wait_for(client.shutdown_session(), TIMEOUT)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
 from agent_lsp.protocol import to_plain
-from tests.agent_lsp.conftest import Editor, open_doc
+from tests.agent_lsp.conftest import Editor, lazy_command_capabilities, open_doc, start_editor, stop
 
 SOURCE = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
 FIXED = SOURCE.replace("return a - b", "return a + b", 1)
@@ -195,3 +196,28 @@ async def test_accept_through_apply_edit_creates_files(editor: Editor) -> None:
     assert isinstance(create, types.CreateFile) and create.uri.endswith("/n.txt")
     assert insert.edits[0].new_text == "n\n"
     assert (await editor.request("sidehand/changes/list", {"sessionId": sid}))["files"] == []
+
+
+async def test_files_an_editor_cannot_take_are_written_and_named(tmp_path: Path) -> None:
+    caps = lazy_command_capabilities()
+    assert caps.workspace is not None and caps.workspace.workspace_edit is not None
+    caps.workspace.workspace_edit.resource_operations = []  # no CreateFile: the new file goes to disk
+    caps.workspace.workspace_edit.document_changes = False
+    editor, client = await start_editor(
+        tmp_path, options={"sidehand": {"protocolVersion": 1}, "approvalMode": "never"}, capabilities=caps
+    )
+    try:
+        create = {"command": "create", "path": "/workspace/made.txt", "file_text": "m\n"}
+        editor.write_script([{"tool_calls": [{"name": "editor", "arguments": create}]}, {"text": "Done."}])
+        sid = (await editor.request("sidehand/session/new", {}))["sessionId"]
+        await editor.request("sidehand/session/prompt", {"sessionId": sid, "prompt": "make"})
+        result = await editor.request("sidehand/changes/accept", {"sessionId": sid})
+        assert result["written"] == ["made.txt"] and (editor.workspace / "made.txt").read_text() == "m\n"
+        await editor.wait_for(
+            lambda: any("made.txt" in m.message for m in client.messages),
+            "a message naming the file",
+            notification="window/showMessage",
+        )
+    finally:
+        await client.shutdown_session()
+        await stop(client)

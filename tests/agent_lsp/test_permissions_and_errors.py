@@ -16,7 +16,7 @@ from tests.agent_lsp.conftest import TIMEOUT, Editor, start_editor, stop
 ASKING = {"sidehand": {"protocolVersion": 1}, "approvalMode": "always"}
 RUN = [
     {"tool_calls": [{"name": "bash", "arguments": {"command": "make build"}}]},
-    {"tool_calls": [{"name": "bash", "arguments": {"command": "make test"}}]},
+    {"tool_calls": [{"name": "bash", "arguments": {"command": "make build -j2"}}]},
     {"tool_calls": [{"name": "finish", "arguments": {"message": "Built."}}]},
 ]
 
@@ -33,7 +33,7 @@ async def test_permission_request_with_scoped_options(tmp_path: Path) -> None:
         sid = (await editor.request("sidehand/session/new", {}))["sessionId"]
         result = await editor.request("sidehand/session/prompt", {"sessionId": sid, "prompt": "build"})
         assert result["stopReason"] == "end_turn"
-        assert len(editor.permissions) == 1  # `make test` was covered by "always allow `make` commands"
+        assert len(editor.permissions) == 1  # `make build -j2` was covered by "always allow `make build`"
         request = editor.permissions[0]
         assert request["sessionId"] == sid and request["toolCall"]["kind"] == "execute"
         assert [o["optionId"] for o in request["options"]] == [
@@ -42,7 +42,7 @@ async def test_permission_request_with_scoped_options(tmp_path: Path) -> None:
             "allow_always",
             "reject",
         ]
-        assert "`make` commands" in request["options"][2]["name"]
+        assert request["options"][2]["name"] == "Always allow `make build` commands"
     finally:
         await client.shutdown_session()
         await stop(client)
@@ -121,14 +121,15 @@ async def test_plain_client_gets_message_requests_and_bad_settings_are_shown(tmp
         assert "max_iterations (default used)" in shown and "unknown setting 'colour'" in shown
         assert "sk-secret-123" not in shown
         editor.write_script(RUN)
-        editor.message_answer = "Allow for session"
+        editor.message_answer = "Allow bash for this session"
         sid = (await editor.request("sidehand/session/new", {}))["sessionId"]
         result = await editor.request("sidehand/session/prompt", {"sessionId": sid, "prompt": "build"})
         assert result["stopReason"] == "end_turn"
         assert len(editor.message_requests) == 1  # "for session" covered the second command
         assert [a.title for a in editor.message_requests[0].actions or []] == [
             "Allow once",
-            "Allow for session",
+            "Allow bash for this session",
+            "Always allow `make build` commands",
             "Reject",
         ]
         assert editor.updates == []  # no sidehand/* notifications to a client that did not ask for them

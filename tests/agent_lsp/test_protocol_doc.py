@@ -30,7 +30,9 @@ async def test_every_documented_request_is_answered(editor: Editor) -> None:
         "sidehand/changes/accept",
         "sidehand/changes/reject",
     }
-    editor.write_script([{"text": "It sets x."}])
+    # one tool call, so the documented restore of checkpoint "1" has a checkpoint to go back to
+    look = {"name": "bash", "arguments": {"command": "cat app.py"}}
+    editor.write_script([{"tool_calls": [look]}, {"text": "It sets x."}])
     session = ""
     for request in requests:
         params = json.loads(json.dumps(request["params"]).replace("$SESSION", session))

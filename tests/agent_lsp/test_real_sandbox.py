@@ -18,8 +18,9 @@ from lsprotocol import types
 from agent_lsp.protocol import to_plain
 from core.store import SessionStore
 from core.testing.scripted_server import Script, ScriptedLLMServer, Turn
-from tests.agent_lsp.conftest import TIMEOUT, Editor, open_doc, start_editor, stop
+from tests.agent_lsp.conftest import TIMEOUT, Editor, lazy_command_capabilities, open_doc, start_editor, stop
 from tests.agent_lsp.test_code_actions_and_changes import apply_text_edits
+from tests.support.waits import eventually
 
 pytestmark = pytest.mark.docker
 
@@ -37,6 +38,7 @@ async def real_editor(tmp_path: Path, model: ScriptedLLMServer) -> AsyncIterator
             "apiKey": "sk-test-not-a-real-key",
             "approvalMode": "never",
         },
+        capabilities=lazy_command_capabilities(),
         fakes=False,
     )
     try:
@@ -54,9 +56,12 @@ async def slow_request(editor: Editor, method: str, params: Any) -> Any:
 
 
 def sandboxes_of(session_id: str) -> list[Any]:
-    return list(
-        docker.from_env().containers.list(all=True, filters={"label": f"sidehand.session={session_id}"})
-    )
+    """The session's containers: made for it, or a ready one it took (then renamed after it)."""
+    return list(docker.from_env().containers.list(all=True, filters={"name": f"sidehand-{session_id}-"}))
+
+
+def sandboxes_of_process(pid: int) -> list[Any]:
+    return list(docker.from_env().containers.list(all=True, filters={"label": f"sidehand.pid={pid}"}))
 
 
 async def test_an_unsaved_buffer_is_the_base_and_accepting_edits_the_buffer(tmp_path: Path) -> None:
@@ -116,6 +121,10 @@ async def test_code_actions_leave_no_sandbox_behind(tmp_path: Path) -> None:
             assert len(editor.edits) == 1  # the Fix was offered; Explain changed nothing
             for sid in started:
                 await _until_removed(sid)
+            server = editor.client._server
+            assert server is not None
+            # What is left of the server's containers is the one ready sandbox (the pool refilled).
+            await eventually(lambda: len(sandboxes_of_process(server.pid)) == 1, timeout=60)
 
 
 async def _until_closed(editor: Editor, session_id: str) -> None:
@@ -152,13 +161,56 @@ async def test_sigterm_interrupts_turns_and_removes_sandboxes(tmp_path: Path) ->
             )
             server = editor.client._server  # the `sidehand lsp` process pytest-lsp started
             assert server is not None
+            assert sandboxes_of(sid)  # its own, or the ready one it took (renamed after it)
             server.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(server.wait(), 20) == 143
             prompt.cancel()
             with contextlib.suppress(BaseException):
                 await prompt
-    assert sandboxes_of(sid) == []
+    assert sandboxes_of_process(server.pid) == []  # the session's and the ready ones: all removed
     store = SessionStore(tmp_path / "sessions")
     ended = [e for e in store.events(sid) if e.kind == "turn_ended"]
     assert [getattr(e, "stop_reason", None) for e in ended] == ["interrupted"]
     assert store.read_meta(sid)["status"] == "interrupted"
+
+
+async def test_typing_reaches_the_sandbox_and_checkpoints_restore(tmp_path: Path) -> None:
+    """What the user types (unsaved) is what the agent's next command reads; every tool call is a
+    checkpoint, announced to the editor, listed, and restorable (the restore itself undoable)."""
+    look = Turn.call("bash", {"command": "cat notes.txt"})
+    write = Turn.call("bash", {"command": "echo agent > made.txt"})
+    script = Script(turns=(look, write, Turn.say("Done.")))
+    with ScriptedLLMServer(script) as model:
+        async with real_editor(tmp_path, model) as editor:
+            (editor.workspace / "notes.txt").write_text("on disk\n")
+            uri = open_doc(editor, "notes.txt", "on disk\n")
+            sid = (await editor.request("sidehand/session/new", {}))["sessionId"]
+            editor.client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(text="typed, unsaved\n")],
+                )
+            )
+            result = await slow_request(
+                editor, "sidehand/session/prompt", {"sessionId": sid, "prompt": "look"}
+            )
+            assert result["changes"] == ["A made.txt"]
+            store = SessionStore(tmp_path / "sessions")
+            outputs = [e.output for e in store.events(sid) if e.kind == "tool_result"]
+            assert outputs[0].startswith("typed, unsaved\n")
+
+            announced = [u["update"] for u in editor.updates if u["update"]["sessionUpdate"] == "checkpoint"]
+            listed = (await editor.request("sidehand/checkpoints/list", {"sessionId": sid}))["checkpoints"]
+            assert [c["checkpointId"] for c in listed] == ["1", "2"] == [c["checkpointId"] for c in announced]
+            assert listed[1]["label"] == "bash: echo agent > made.txt" and listed[1]["toolCallId"]
+            restored = await editor.request(
+                "sidehand/checkpoints/restore", {"sessionId": sid, "checkpointId": "1"}
+            )
+            assert restored["paths"] == ["made.txt"] and restored["undo"] == "2"
+            assert (await editor.request("sidehand/changes/list", {"sessionId": sid}))["files"] == []
+            undone = await editor.request(
+                "sidehand/checkpoints/restore", {"sessionId": sid, "checkpointId": restored["undo"]}
+            )
+            assert undone["paths"] == ["made.txt"]
+            listed = (await editor.request("sidehand/changes/list", {"sessionId": sid}))["files"]
+            assert [f["path"] for f in listed] == ["made.txt"]

@@ -207,3 +207,52 @@ async def test_sigterm_interrupts_tasks_and_removes_their_sandboxes(tmp_path: Pa
     store = SessionStore(tmp_path / "sessions")
     ended = [e for e in store.events(task_id) if isinstance(e, TurnEnded)]
     assert [e.stop_reason for e in ended] == ["interrupted"]
+
+
+async def test_the_live_mirror_over_stdio(tmp_path: Path) -> None:
+    """`sidehand mcp` on Docker: what the user saves is what the next command sees; an ignored
+    folder stays out; a file both sides changed is a conflict that neither side loses."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / ".gitignore").write_text("build/\n")
+    (workspace / "notes.txt").write_text("v1\n")
+    (workspace / "shared.txt").write_text("base\n")
+    with ScriptedLLMServer(Script()) as model:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "sidehand", "mcp"], env=real_env(tmp_path, model, workspace)
+        )
+        with anyio.fail_after(90):
+            async with Client(params, read_timeout_seconds=60) as client:
+                box = data(await client.call_tool("sandbox_open", {}))["sandbox_id"]
+
+                async def run(command: str) -> str:
+                    ran = data(await client.call_tool("sandbox_run", {"sandbox_id": box, "command": command}))
+                    return str(ran["output"])
+
+                (workspace / "notes.txt").write_text("v2 saved by the user\n")
+                (workspace / "build").mkdir()
+                (workspace / "build" / "out.js").write_text("generated\n")
+                (workspace / "fresh.txt").write_text("new file\n")
+                seen = ""
+                for _ in range(100):  # each run is one command; the save lands within milliseconds
+                    seen = await run("cat notes.txt fresh.txt 2>&1; ls build 2>&1 | head -1")
+                    if "v2" in seen and "new file" in seen:
+                        break
+                # (after a note naming the files, when they arrived between two commands)
+                assert "v2 saved by the user\nnew file\n" in seen and "No such file" in seen
+                await run("echo agent > shared.txt")
+                (workspace / "shared.txt").write_text("user\n")
+                for _ in range(100):
+                    diff = data(await client.call_tool("sandbox_diff", {"sandbox_id": box}))
+                    if diff["files"] and diff["files"][0]["conflict"]:
+                        break
+                [change] = diff["files"]
+                assert change["path"] == "shared.txt" and change["conflict"]
+                assert "+user" in change["host_diff"] and "+agent" in diff["patch"]
+                kept = await run("cat shared.txt")
+                assert "also changed files you had changed: shared.txt" in kept  # the client is told
+                assert "\nagent\n" in kept  # and the agent's version is kept
+                refused = await client.call_tool("apply_changes", {"id": box})
+                assert refused.is_error and "shared.txt" in str(refused.content)
+                assert (workspace / "shared.txt").read_text() == "user\n"  # and the user's
+                await client.call_tool("sandbox_close", {"sandbox_id": box})

@@ -33,6 +33,7 @@ async def test_session_resources(client: Client, script: ScriptWriter) -> None:
         "sidehand://sessions/{session_id}/events",
         "sidehand://sessions/{session_id}/diff",
         "sidehand://sessions/{session_id}/transcript",
+        "sidehand://skills/{name}",
     }
 
     events = await read(client, f"sidehand://sessions/{task_id}/events")
@@ -92,3 +93,21 @@ async def test_skills_are_prompts(client: Client, workspace: Path) -> None:
     assert "---" not in message.content.text
     with pytest.raises(MCPError, match="unknown prompt"):
         await client.get_prompt("nope")
+
+
+def test_the_transcript_shows_condensations_skills_and_nudges() -> None:
+    from agent_mcp.resources import transcript
+    from core.events import Condensation, Nudge, SkillInjected
+
+    text = transcript(
+        [
+            Condensation(strategy="summary", tokens_before=40000, tokens_after=9000, summary="Did things."),
+            Condensation(strategy="masking", tokens_before=40000, tokens_after=20000),
+            SkillInjected(name="react", path="react.md", reason="trigger", trigger="React", text="…"),
+            Nudge(pattern="repeated_action", text="[stop repeating]"),
+        ]
+    )
+    assert "*History condensed (summary): ~40000 → ~9000 tokens*\n\n```\nDid things.\n```" in text
+    assert "*History condensed (masking): ~40000 → ~20000 tokens*\n" in text
+    assert "*Given to the agent: react.md (trigger: React)*" in text
+    assert "*Nudged (repeated_action): [stop repeating]*" in text

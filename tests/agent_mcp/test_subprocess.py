@@ -16,11 +16,14 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import ElicitRequestParams, ElicitResult, ErrorData, ListRootsResult, Root
 
-from tests.agent_mcp.conftest import ScriptWriter, create_file, data, say, text
+from tests.agent_mcp.conftest import ScriptWriter, bash, create_file, data, say, text
 
 
 def sidehand_mcp(script_path: Path) -> list[str]:
@@ -36,6 +39,8 @@ TOOLS = {
     "answer_approval",
     "apply_changes",
     "discard_changes",
+    "list_checkpoints",
+    "restore_checkpoint",
     "sandbox_open",
     "sandbox_run",
     "sandbox_read",
@@ -88,7 +93,8 @@ async def test_stdio(tmp_path: Path, workspace: Path, script: ScriptWriter) -> N
 async def http_server(
     tmp_path: Path, script_path: Path, env: dict[str, str], *args: str
 ) -> AsyncIterator[tuple[str, str]]:
-    """Start `sidehand mcp --http` (on the fakes); yields (url, token) once it listens."""
+    """Start `sidehand mcp --http` (on the fakes); yields (url, token) once it listens. On leaving,
+    SIGTERM stops it, quietly."""
     token_file = tmp_path / "token"
     proc = await asyncio.create_subprocess_exec(
         *sidehand_mcp(script_path), "--http", "--port", "0", "--token-file", str(token_file), *args,
@@ -96,6 +102,7 @@ async def http_server(
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stderr is not None
+    drain: asyncio.Task[bytes] | None = None
     try:
         url = None
         with anyio.fail_after(20):
@@ -109,10 +116,12 @@ async def http_server(
         yield url, token
     finally:
         if proc.returncode is None:
-            proc.terminate()
+            proc.terminate()  # SIGTERM: a graceful stop, no traceback
             with anyio.fail_after(15):
                 await proc.wait()
-    drain.cancel()
+    rest = (await drain).decode() if drain is not None else ""
+    assert "Traceback" not in rest and "CancelledError" not in rest, rest
+    assert proc.returncode == 0
 
 
 async def test_http_with_bearer_token(tmp_path: Path, workspace: Path, script: ScriptWriter) -> None:
@@ -169,3 +178,58 @@ async def test_http_uses_the_token_it_is_given(tmp_path: Path, workspace: Path, 
             ).status_code == 401
             ok = await raw.post(url, json=body, headers={"Authorization": "Bearer s3cret-token"})
             assert ok.status_code != 401
+
+
+async def test_http_token_is_kept_across_restarts_and_rotated_on_demand(
+    tmp_path: Path, workspace: Path, script: ScriptWriter
+) -> None:
+    path = script([])
+    env = server_env(tmp_path, workspace)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    async with http_server(tmp_path, path, env) as (url, first), httpx.AsyncClient() as raw:
+        for scheme in ("bearer", "BEARER", "Bearer"):  # RFC 7235: the scheme is case-insensitive
+            answer = await raw.post(url, json=body, headers={"Authorization": f"{scheme}  {first}"})
+            assert answer.status_code != 401
+        assert (await raw.post(url, json=body, headers={"Authorization": first})).status_code == 401
+    async with http_server(tmp_path, path, env) as (_, second):
+        assert second == first  # a client's configuration survives the restart
+    async with http_server(tmp_path, path, env, "--rotate-token") as (_, third):
+        assert third != first and len(third) >= 32
+    (tmp_path / "token").chmod(0o644)
+    proc = await asyncio.create_subprocess_exec(
+        *sidehand_mcp(path), "--http", "--port", "0", "--token-file", str(tmp_path / "token"), env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    with anyio.fail_after(20):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"can be read by other users" in err and b"Traceback" not in err
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stdio_approvals_and_roots_on_both_protocols(
+    tmp_path: Path, workspace: Path, script: ScriptWriter, mode: str
+) -> None:
+    """The official client's current protocol (2026-07-28) and the older one, over a real pipe:
+    the approval reaches the client, and the client's root (not the server's cwd) is the workspace."""
+    path = script([bash("rm -rf build"), create_file("/workspace/out.txt", "out\n"), say("Done.")])
+    env = server_env(tmp_path, workspace)
+    del env["SIDEHAND_MCP_ROOTS"]
+    command = sidehand_mcp(path)
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env, cwd=str(tmp_path))
+    asked: list[str] = []
+
+    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult | ErrorData:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"decision": "allow_once"})
+
+    async def roots(context: ClientRequestContext) -> ListRootsResult | ErrorData:
+        return ListRootsResult(roots=[Root(uri=workspace.as_uri())])
+
+    with anyio.fail_after(40):
+        async with Client(
+            params, mode=mode, elicitation_callback=elicit, list_roots_callback=roots, read_timeout_seconds=20
+        ) as client:
+            assert client.protocol_version == ("2026-07-28" if mode == "auto" else "2025-11-25")
+            report = data(await client.call_tool("run_task", {"task": "clean", "approval": "risky"}))
+    assert len(asked) == 1 and "rm -rf build" in asked[0]
+    assert report["info"]["workspace"] == str(workspace) and report["info"]["message"] == "Done."

@@ -43,7 +43,15 @@ async def test_start_returns_at_once_and_get_task_waits_for_the_end(
     assert done["info"]["status"] == "finished"
     assert done["info"]["message"] == "Created hello.txt."
     assert done["changes"]["files"] == [
-        {"path": "hello.txt", "status": "added", "added_lines": 1, "removed_lines": 0, "binary": False}
+        {
+            "path": "hello.txt",
+            "status": "added",
+            "added_lines": 1,
+            "removed_lines": 0,
+            "binary": False,
+            "conflict": False,
+            "host_diff": None,
+        }
     ]
     assert done["changes"]["state"] == "pending"
     assert done["usage"]["prompt_tokens"] == 20  # two model calls

@@ -172,6 +172,20 @@ def test_an_interrupted_apply_is_completed_when_nothing_else_moved(ws: Path, jou
     assert [(ws / f"f{i}.txt").read_text() for i in range(4)] == ["new\n"] * 4
 
 
+def test_recovery_removes_the_temporary_file_a_killed_write_left(ws: Path, journal: Journal) -> None:
+    started = _started_apply(ws, journal, write_first=2)
+    (ws / ".f2.txt.sidehand-0123456789ab.tmp").write_bytes(b"")  # the kill hit between open and rename
+    (ws / ".notes.sidehand-0123456789ab.tmp").write_text("not one of this apply's files\n")
+    (ws / ".f3.txt.sidehand-ba9876543210.tmp").symlink_to("/etc/passwd")  # not a regular file
+    finished = recover_apply(ws, replay([started]).workspace, journal.store)
+    assert finished is not None and finished.recovered == "completed"
+    assert sorted(p.name for p in ws.iterdir()) == [
+        ".f3.txt.sidehand-ba9876543210.tmp",
+        ".notes.sidehand-0123456789ab.tmp",
+        *(f"f{i}.txt" for i in range(4)),
+    ]
+
+
 def test_an_interrupted_apply_is_rolled_back_when_a_file_moved_since(ws: Path, journal: Journal) -> None:
     started = _started_apply(ws, journal, write_first=2)
     (ws / "f3.txt").write_text("the user's edit after the crash\n")

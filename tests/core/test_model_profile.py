@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from core.condenser import window_budget
+from core.condenser import StrategyCondenser, prompt_budget
 from core.config import ModelProfile, Settings, load_settings
 from core.errors import ConfigError, LLMToolsUnsupportedError
 from core.llm import LiteLLMClient
 from core.messages import ChatMessage, ToolSpec
+from core.next_prompt import PromptBuilder
 from core.sessions import default_llm_factory
+from core.state import State
 from core.testing.scripted_server import Script, ScriptedError, ScriptedLLMServer, Turn
 
 CONFIG = """
@@ -62,11 +64,12 @@ def test_a_bad_profile_value_is_named(tmp_path: Path) -> None:
         load_settings({"context_window": 10}, environ={})
 
 
-def test_the_context_window_bounds_the_conversation() -> None:
-    assert window_budget(60_000, None, 1500) == 60_000
-    assert window_budget(60_000, 8192, 1500) == 8192 - 1500 - 2048
-    assert window_budget(4000, 32768, 1500) == 4000
-    assert window_budget(60_000, 2048, 1800) == 1000  # never below a minimum
+def test_the_profiles_context_window_bounds_the_prompt() -> None:
+    profiled = Settings(model="openai/qwen", models={"openai/qwen": ModelProfile(context_window=8192)})
+    state = State(context_window=128_000)  # litellm's figure for another model: the profile wins
+    builder = PromptBuilder(profiled, state, lambda e: e, StrategyCondenser(), {})
+    assert builder.budget == prompt_budget(32_000, 8192) < 8192
+    assert PromptBuilder(Settings(), state, lambda e: e, StrategyCondenser(), {}).budget == 32_000
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from core.output import OutputBudget, OutputCollector, OutputFile
+from core.redaction import Redactor
 
 BIG = 10**9
 
@@ -107,3 +108,16 @@ def test_output_after_a_call_returned_goes_to_the_next_calls_file(tmp_path: Path
     later.close()
     assert later.full_path == tmp_path / "c2.txt" and (tmp_path / "c2.txt").read_bytes() == b"y" * 500
     assert OutputCollector(100, None).follow_on() is None
+
+
+def test_secrets_never_reach_the_saved_output(tmp_path: Path) -> None:
+    secret = b"sk-live-0123456789"
+    data = b"x" * 5000 + b" " + secret + b" " + b"y" * 5000 + b"\n" + secret + b"\n"
+    budget = OutputBudget(tmp_path / "outputs", BIG, BIG, redactor=Redactor([secret.decode()]))
+    c = OutputCollector(1000, budget.file_for("c1"))
+    for start in range(0, len(data), 7):  # in pieces that cut the secret
+        c.feed(data[start : start + 7])
+    c.close()
+    saved = (tmp_path / "outputs" / "c1.txt").read_bytes()
+    assert secret not in saved and saved.count(b"[redacted]") == 2
+    assert saved.replace(b"[redacted]", secret) == data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from core.errors import LLMConnectionError, LLMError, SessionBusyError, SessionE
 from core.eventlog import EventLogError
 from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
 from core.messages import LLMReply
+from core.policy import decision_for
+from core.protocols import CommandResult
 from core.session import ApprovalDecision
 from core.sessions import SessionManager
 from core.testing.fake_sandbox import FakeSandboxFactory, InMemorySandbox
@@ -372,4 +375,82 @@ async def test_each_tool_call_is_parsed_once(tmp_path: Path, workspace: Path) ->
     end = await session.prompt("echo hi")
     assert end.stop_reason == "end_turn"
     assert validations == ["hi"]  # title, policy and execution all used the one parse
+    await manager.aclose()
+
+
+async def test_secrets_are_masked_before_anything_sees_an_event(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-provider-key-0123")
+    key = "sk-configured-key-4567"
+    box = InMemorySandbox(
+        handler=lambda cmd: CommandResult(f"OPENAI_API_KEY=sk-provider-key-0123 {key}\n", 0)
+    )
+    manager, llm, _ = make_manager(
+        tmp_path,
+        [reply(f"I see {key}", call("bash", {"command": "env"})), reply("Done with sk-provider-key-0123.")],
+        sandbox=box,
+        api_key=key,
+    )
+    session = await manager.create(workspace)
+    seen: list[Event] = []
+    session.subscribe(seen.append)
+    end = await session.prompt(f"use the key {key} please")
+    texts = [e.model_dump_json() for e in seen] + [m.model_dump_json() for r in llm.requests for m in r]
+    assert texts and not [t for t in texts if key in t or "sk-provider-key-0123" in t]
+    assert end.message == "Done with [redacted]."
+    assert session.state.title == "use the key [redacted] please"
+    await manager.close(session.id)
+    meta = manager.store.read_meta(session.id)
+    assert meta["title"] == "use the key [redacted] please"
+    logged = manager.store.log_path(session.id).read_text()
+    assert key not in logged and "sk-provider-key-0123" not in logged
+
+
+async def test_scoped_grants_survive_a_reload_high_risk_only_when_said(
+    tmp_path: Path, workspace: Path
+) -> None:
+    replies = [
+        reply(None, call("bash", {"command": "git push origin main"}, call_id="p1")),
+        reply(None, call("bash", {"command": "make build"}, call_id="m1")),
+        reply("Done."),
+    ]
+    manager, _, _ = make_manager(tmp_path, replies, approval_mode="always")
+    session = await manager.create(workspace)
+
+    def answer(event: Event) -> None:  # "always" for both, as the options offer them
+        if isinstance(event, ApprovalRequested):
+            args = json.loads(event.arguments)
+            decision = decision_for("allow_always", event.tool, args, event.risk)
+            asyncio.get_running_loop().call_soon(session.decide, event.call_id, decision)
+
+    session.subscribe(answer)
+    await session.prompt("push and build")
+    session_id = session.id
+    await manager.aclose()
+
+    again = [
+        reply(None, call("bash", {"command": "make build -j4"}, call_id="m2")),  # covered
+        reply(None, call("bash", {"command": "git push --force"}, call_id="p2")),  # covered: said so
+        reply(None, call("bash", {"command": "make build && rm -rf ~"}, call_id="x")),  # not covered
+        reply("Done again."),
+    ]
+    manager, _, box = make_manager(tmp_path, again, approval_mode="always")
+    loaded = await manager.load(session_id)
+    asked: list[str] = []
+
+    def reject(event: Event) -> None:
+        if isinstance(event, ApprovalRequested):
+            asked.append(event.call_id)
+            asyncio.get_running_loop().call_soon(loaded.decide, event.call_id, ApprovalDecision(allow=False))
+
+    loaded.subscribe(reject)
+    await loaded.prompt("again")
+    assert asked == ["x"]
+    assert box.commands[-2:] == ["make build -j4", "git push --force"]
+    granted = list(loaded.state.grants)
+    assert [(g.scope, g.all_patterns, g.high_risk) for g in granted] == [
+        ("command_prefix", ("git push",), True),
+        ("command_prefix", ("make build",), False),
+    ]
     await manager.aclose()

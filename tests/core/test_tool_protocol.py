@@ -80,7 +80,7 @@ async def test_auto_turns_to_text_mode_when_the_model_writes_calls(tmp_path: Pat
     )
     await session.prompt("Fix it")
     first, second = llm.requests
-    assert [t.name for t in llm.tools_sent[0]] == ["bash", "editor", "think", "finish"]
+    assert [t.name for t in llm.tools_sent[0]] == ["bash", "editor", "think", "plan", "finish"]
     assert llm.tools_sent[1] == []  # text mode: the tools are in the system prompt
     assert "# Tools" not in (first[0].content or "") and "# Tools" in (second[0].content or "")
     assert "<tool_call>" in (second[0].content or "")
@@ -108,7 +108,7 @@ async def test_a_model_litellm_knows_gets_its_mode_at_once(tmp_path: Path) -> No
         tmp_path / "b", [recorded("jinja-t0-fix-start"), reply("done")], native_tools=True
     )
     await session.prompt("go")
-    assert all(len(tools) == 4 for tools in llm.tools_sent)  # native stays native, text calls still run
+    assert all(len(tools) == 5 for tools in llm.tools_sent)  # native stays native, text calls still run
     assert len(events_of(session, ToolResultEvent)) == 1
     await manager.aclose()
 
@@ -129,7 +129,7 @@ async def test_a_server_refusing_tools_is_asked_again_in_text_mode(tmp_path: Pat
     manager, session, llm, _ = await start(tmp_path, [refusal, reply("answered")])
     end = await session.prompt("go")
     assert (end.stop_reason, end.message, end.iterations) == ("end_turn", "answered", 1)
-    assert [len(t) for t in llm.tools_sent] == [4, 0]
+    assert [len(t) for t in llm.tools_sent] == [5, 0]
     await manager.aclose()
     manager, session, llm, _ = await start(tmp_path / "b", [refusal], tool_calls="native")
     end = await session.prompt("go")
@@ -186,15 +186,16 @@ async def test_duplicate_call_ids_get_fresh_ones(tmp_path: Path) -> None:
 
 def test_text_history_is_converted_once_per_message() -> None:
     system = ChatMessage(role="system", content="sys")
-    protocol = ToolProtocol("text", system, [ToolSpec(name="bash", description="d")], {})
+    specs = [ToolSpec(name="bash", description="d")]
+    protocol = ToolProtocol("text", {})
     view = [
         ChatMessage(role="user", content="go"),
         ChatMessage(role="assistant", content=None, tool_calls=(call("bash", {"command": "ls"}),)),
         ChatMessage(role="tool", content="a", tool_call_id="x"),
         ChatMessage(role="tool", content="b", tool_call_id="y"),
     ]
-    first, tools = protocol.request(view)
-    again, _ = protocol.request([*view, ChatMessage(role="user", content="more")])
+    first, tools = protocol.request([system, *view], specs)
+    again, _ = protocol.request([system, *view, ChatMessage(role="user", content="more")], specs)
     assert tools == [] and first[0].content == "sys\n\n" + text_protocol(
         [ToolSpec(name="bash", description="d")]
     )
@@ -207,8 +208,8 @@ def test_text_history_is_converted_once_per_message() -> None:
 def test_native_requests_carry_the_tools(mode: str) -> None:
     system = ChatMessage(role="system", content="sys")
     specs = [ToolSpec(name="bash", description="d")]
-    protocol = ToolProtocol(mode, system, specs, {})  # type: ignore[arg-type]
-    messages, tools = protocol.request([ChatMessage(role="user", content="go")])
+    protocol = ToolProtocol(mode, {})  # type: ignore[arg-type]
+    messages, tools = protocol.request([system, ChatMessage(role="user", content="go")], specs)
     assert messages[0] is system and tools == specs
 
 

@@ -44,6 +44,8 @@ def settings_for(server: ScriptedLLMServer, tmp_path: Path, **extra: object) -> 
             "api_key": "sk-test-not-a-real-key",
             "sessions_dir": tmp_path / "sessions",
             "llm_retries": 0,
+            "user_skills_dir": tmp_path / "no-user-skills",
+            "mcp_config": tmp_path / "no-mcp.json",
             **extra,
         }
     )
@@ -64,6 +66,8 @@ def cli_env(server: ScriptedLLMServer, tmp_path: Path, **extra: str) -> dict[str
         SIDEHAND_API_KEY="sk-test-not-a-real-key",
         SIDEHAND_SESSIONS_DIR=str(tmp_path / "sessions"),
         SIDEHAND_CONFIG=str(tmp_path / "no-config.toml"),
+        SIDEHAND_USER_SKILLS_DIR=str(tmp_path / "no-user-skills"),
+        SIDEHAND_MCP_CONFIG=str(tmp_path / "no-mcp.json"),
     )
     env.update(extra)
     return env

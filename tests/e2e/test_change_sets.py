@@ -77,7 +77,7 @@ def test_sigterm_interrupts_the_turn_removes_the_sandbox_and_exits(
     meta = store.read_meta(session_id)
     assert meta["status"] == "interrupted" and "owner" not in meta
     state = replay(events).workspace
-    assert [c.path for c in change_set(state, store, HostWorkspace(workspace)).files] == ["kept.txt"]
+    assert [c.path for c in change_set(state, store, HostWorkspace(workspace).read).files] == ["kept.txt"]
 
 
 def test_odd_file_names_are_applied_exactly_and_shown_escaped(

@@ -89,7 +89,7 @@ def test_unreadable_and_empty_replies(server: ScriptedLLMServer, tmp_path: Path,
         )
     )
     done = sidehand(["run", "Run the tests", "--workspace", str(workspace)], cli_env(server, tmp_path))
-    assert done.returncode == 6, done.stderr
+    assert done.returncode == 7, done.stderr
     assert "the model replied with nothing, twice in a row" in done.stdout
     store, session_id = only_session(tmp_path)
     events = store.events(session_id)

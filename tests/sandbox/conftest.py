@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from core.config import DEFAULT_IMAGE
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
 
 OUTPUT_LIMIT = 2_000
@@ -54,7 +55,9 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def factory(docker_client: Any) -> DockerSandboxFactory:
-    return DockerSandboxFactory(docker_client=docker_client, output_limit=OUTPUT_LIMIT, kill_grace=0.5)
+    return DockerSandboxFactory(
+        SandboxSettings(output_limit=OUTPUT_LIMIT, kill_grace=0.5), docker_client=docker_client
+    )
 
 
 @pytest.fixture

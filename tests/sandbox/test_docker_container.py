@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from core.config import DEFAULT_IMAGE, Settings
 from core.errors import SandboxError
-from sandbox.container import KEEP_ALIVE, LABEL
+from sandbox.container import KEEP_ALIVE, LABEL, SandboxSettings
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory, reap_orphans
 
 pytestmark = pytest.mark.docker
@@ -88,7 +89,9 @@ def test_reap_orphans_removes_containers_of_dead_processes_only(docker_client: A
 
 
 async def test_unknown_image_says_what_to_do(docker_client: Any, workspace: Path, tmp_path: Path) -> None:
-    factory = DockerSandboxFactory("sidehand/no-such-image:never", docker_client=docker_client)
+    factory = DockerSandboxFactory(
+        SandboxSettings(image="sidehand/no-such-image:never"), docker_client=docker_client
+    )
     with pytest.raises(SandboxError) as caught:
         await factory(workspace, "s")
     message = str(caught.value)
@@ -138,12 +141,6 @@ async def test_four_sandboxes_at_once_are_independent(factory: DockerSandboxFact
 
 
 def test_the_sandbox_defaults_are_the_settings_defaults() -> None:
-    made = DockerSandboxFactory().settings
-    settings = Settings()
-    assert (made.image, made.memory, made.cpus, made.pids_limit, made.output_limit) == (
-        settings.sandbox_image,
-        settings.memory,
-        settings.cpus,
-        settings.pids_limit,
-        settings.output_limit,
-    )
+    from_settings = SandboxSettings.from_settings(Settings())
+    assert DockerSandboxFactory().settings == dataclasses.replace(from_settings, private=())
+    assert from_settings.private == (Settings().sessions_dir,)

@@ -13,6 +13,7 @@ import pytest
 from core.errors import CommandRunningError, SandboxError
 from core.output import OutputFile
 from core.protocols import MAX_COMMAND_BYTES, Wait
+from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandbox, DockerSandboxFactory
 from tests.support.waits import wait_for_command_end
 
@@ -143,7 +144,9 @@ async def test_a_long_command_is_timed_from_its_start(sandbox: DockerSandbox) ->
 
 @pytest.fixture
 async def small_sandbox(docker_client: Any, workspace: Path) -> AsyncIterator[DockerSandbox]:
-    factory = DockerSandboxFactory(docker_client=docker_client, pids_limit=64, kill_grace=0.5)
+    factory = DockerSandboxFactory(
+        SandboxSettings(pids_limit=64, kill_grace=0.5), docker_client=docker_client
+    )
     box = await factory(workspace, "fork-bomb")
     try:
         yield box

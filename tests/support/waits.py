@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 from core.protocols import Sandbox
 
@@ -25,3 +26,10 @@ async def wait_for_command_end(sandbox: Sandbox, timeout: float = 10) -> None:
             if sandbox.running_command() is None:
                 return
             await asyncio.sleep(0.01)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Until `check()` holds: for what another thread (a file watcher) makes true, bounded in time."""
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110  (set from a watcher thread: no event to wait on)
+            await asyncio.sleep(0.005)

@@ -197,7 +197,9 @@ function stopText(reason: string, message: string | null | undefined): string {
   const what: Record<string, string> = {
     cancelled: "Cancelled.",
     max_iterations: "Stopped: the turn reached its step limit.",
-    budget: "Stopped: the session's budget is spent.",
+    budget: "Stopped: the task's budget is spent.",
+    max_tokens: "Stopped: the task used its tokens.",
+    timeout: "Stopped: the task ran out of time.",
     stuck: "Stopped: the agent was repeating itself.",
     error: "The turn failed.",
   };
