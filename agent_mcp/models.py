@@ -25,6 +25,7 @@ TaskStatus = Literal[
     "max_tokens",
     "timeout",
     "interrupted",
+    "empty_reply",
 ]
 ApplyMode = Literal["review", "auto"]
 SUMMARY_CHARS = 400
@@ -306,7 +307,7 @@ def _cut(text: str, limit: int = SUMMARY_CHARS) -> str:
 def brief(event: Event) -> EventBrief:
     """A one-line, readable description of an event."""
     match event.kind:
-        case "user_message" | "agent_message" | "agent_message_chunk":
+        case "user_message" | "agent_message" | "agent_message_chunk" | "reply_notice":
             summary = _cut(event.text)
         case "tool_call":
             summary = f"{event.tool}: {_cut(event.title or event.arguments)}"

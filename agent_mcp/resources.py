@@ -63,6 +63,8 @@ def transcript(events: Sequence[Event]) -> str:
                 out.append(f"## User\n\n{e.text}")
             case "agent_message":
                 out.append(f"## Sidehand\n\n{e.text}")
+            case "reply_notice":
+                out.append(f"*To the model: {e.text}*")
             case "tool_call":
                 out.append(f"**{e.tool}** {e.title}\n\n{_fence(e.arguments)}")
             case "tool_result":

@@ -55,8 +55,9 @@ def register_sandbox_tools(server: MCPServer[Any], app: SidehandApp) -> None:
             Field(None, gt=0, le=3600, description="Seconds before it is killed (default: server's)"),
         ] = None,
     ) -> Annotated[CallToolResult, CommandOutput]:
-        """Run a command in the sandbox's persistent bash shell (cwd and environment persist; no
-        stdin). Long output is cut in the middle. A command past its timeout is killed; the shell
+        """Run a command in the sandbox's persistent bash shell (cwd and environment persist; a
+        command that reads input waits for it: use non-interactive flags). Long output is cut in
+        the middle. A command past its timeout is killed (background jobs live on); the shell
         survives."""
         with tool_errors():
             return result(await boxes.run(sandbox_id, command, timeout))

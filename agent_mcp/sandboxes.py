@@ -97,20 +97,22 @@ class SandboxRegistry:
             )
         return box
 
-    async def _context(self, box: OpenSandbox) -> ToolContext:
+    async def _context(self, box: OpenSandbox, command_timeout: float | None = None) -> ToolContext:
+        # An MCP client's call waits for its command (no early return): `timeout` kills it.
         return ToolContext(
             sandbox=await box.session.sandbox(),
             outputs=box.outputs,
             call_id=f"mcp-{secrets.token_hex(6)}",
-            command_timeout=self.settings.command_timeout,
+            command_timeout=command_timeout or self.settings.command_timeout,
             edit_history=box.edit_history,
+            quiet_timeout=None,
         )
 
     async def run(self, sandbox_id: str, command: str, timeout: float | None) -> CommandOutput:
         box = self.get(sandbox_id)
         async with box.lock:
-            params = BashParams(command=command, timeout=timeout)
-            obs = await self._bash.execute(params, await self._context(box))
+            params = BashParams(command=command)
+            obs = await self._bash.execute(params, await self._context(box, timeout))
             await box.session.after_tool(f"bash: {self._bash.title(params)}")
         note = box.session.take_sandbox_note()  # it was stopped while idle and started again
         return CommandOutput(

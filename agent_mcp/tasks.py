@@ -52,6 +52,7 @@ ENDED: dict[str, TaskStatus] = {
     "max_tokens": "max_tokens",
     "timeout": "timeout",
     "interrupted": "interrupted",
+    "empty_reply": "empty_reply",
 }
 
 

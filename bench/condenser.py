@@ -107,6 +107,9 @@ class BenchModel:
         call = ToolCall(id=f"call_{len(self.requests)}", name=tool, arguments=json.dumps(args))
         return LLMReply(tool_calls=(call,), usage=usage, model=self.model, context_window=self.context_window)
 
+    async def supports_tools(self) -> bool | None:
+        return True
+
     async def aclose(self) -> None:
         pass
 

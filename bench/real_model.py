@@ -6,6 +6,8 @@ calls in the session's events.jsonl), wall time and stop reason per run.
 
     .venv/bin/python -m bench.real_model [--jinja | --no-jinja] [--tasks create_file,fix_bug]
         [--repeat 2] [--max-iterations 15] [--timeout 600] [--api-base URL] [--keep]
+        [--tool-calls auto|native|text] [--temperature T] [--top-p P] [--sidehand-seed N]
+        [--max-output-tokens N]
 
 Without --api-base it runs scripts/real-model (install, assemble, start, stop). Slow on two
 cores (minutes per task), so it is not part of scripts/test. See docs/benchmarks.md.
@@ -29,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.llama_server import MODEL_NAME, ROOT, Server, chat, llama_server, server_version
-from core.prompts import SYSTEM_PROMPT
+from core.config import Settings
+from core.prompts import build_system_prompt
 from core.tools import default_tools
 
 SIDEHAND = ROOT / ".venv" / "bin" / "sidehand"
@@ -132,6 +135,7 @@ class RunResult:
     ok: bool
     steps: int
     bad_calls: int  # tool calls answered with an error before running (unknown tool, bad arguments)
+    notices: int  # replies Sidehand answered instead of running a call (unreadable, empty)
     seconds: float
     stop: str
     detail: str
@@ -151,7 +155,14 @@ def session_events(sessions_dir: Path) -> list[dict[str, Any]]:
     return events
 
 
-def run_task(task: Task, run_dir: Path, server: Server, max_iterations: int, timeout: float) -> RunResult:
+def run_task(
+    task: Task,
+    run_dir: Path,
+    server: Server,
+    max_iterations: int,
+    timeout: float,
+    sidehand_env: dict[str, str] | None = None,
+) -> RunResult:
     workspace, sessions = run_dir / "workspace", run_dir / "sessions"
     workspace.mkdir(parents=True)
     for name, text in task.files.items():
@@ -161,6 +172,7 @@ def run_task(task: Task, run_dir: Path, server: Server, max_iterations: int, tim
         "SIDEHAND_SESSIONS_DIR": str(sessions),
         "SIDEHAND_CONFIG": str(run_dir / "no-config.toml"),
         "SIDEHAND_API_KEY": "none",
+        **(sidehand_env or {}),
     }
     command = [
         str(SIDEHAND), "run", task.prompt, "--workspace", str(workspace), "--apply",
@@ -180,6 +192,7 @@ def run_task(task: Task, run_dir: Path, server: Server, max_iterations: int, tim
     calls = [e for e in events if e.get("kind") == "tool_call"]
     bad = [e for e in events if e.get("kind") == "tool_result" and str(e.get("output")).startswith(REFUSED)]
     ends = [e for e in events if e.get("kind") == "turn_ended"]
+    notices = sum(e.get("kind") == "reply_notice" for e in events)
     stop = "timeout" if exit_code is None else (ends[-1]["stop_reason"] if ends else f"exit {exit_code}")
     try:
         problem = task.check(workspace)
@@ -189,7 +202,9 @@ def run_task(task: Task, run_dir: Path, server: Server, max_iterations: int, tim
     if stop == "error" and ends:
         texts.append(str(ends[-1].get("message")))
     last = texts[-1] if texts else ""
-    return RunResult(task.name, problem is None, len(calls), len(bad), seconds, stop, problem or "", last)
+    return RunResult(
+        task.name, problem is None, len(calls), len(bad), notices, seconds, stop, problem or "", last
+    )
 
 
 def stop_run(process: subprocess.Popen[bytes]) -> None:
@@ -206,11 +221,12 @@ def stop_run(process: subprocess.Popen[bytes]) -> None:
 def measure_speed(server: Server, jinja: bool) -> dict[str, float]:
     """Prompt and generation tokens/s on Sidehand's real first request (system prompt, tools when
     the template takes them), prompt cache off, as llama-server's own timings report them."""
-    tools = [t.spec().to_openai() for t in default_tools().values()]
+    settings = Settings()
+    tools = [t.spec_for(settings).to_openai() for t in default_tools().values()]
     body: dict[str, Any] = {
         "model": MODEL_NAME,
         "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": build_system_prompt(settings, tools=list(default_tools()))},
             {"role": "user", "content": TASKS["fix_bug"].prompt},
         ],
         "temperature": 0,
@@ -246,13 +262,32 @@ def main() -> None:
         "--server-temp", type=float, help="llama-server's default temperature (Sidehand sends none; 0.8)"
     )
     parser.add_argument("--api-base", help="use this llama-server instead of starting one")
+    parser.add_argument(
+        "--ctx", type=int, default=8192, help="llama-server's context size (Sidehand is told)"
+    )
+    parser.add_argument(
+        "--tool-calls", choices=("auto", "native", "text"), help="Sidehand's tool_calls mode (default: auto)"
+    )
+    parser.add_argument("--temperature", type=float, help="Sidehand's temperature for the model")
+    parser.add_argument("--top-p", type=float, help="Sidehand's top_p for the model")
+    parser.add_argument("--sidehand-seed", type=int, help="the seed Sidehand sends with each request")
+    parser.add_argument(
+        "--max-output-tokens",
+        type=int,
+        help="the longest reply Sidehand asks for (llama-server's default: until the context is full)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the workspaces and session logs")
     args = parser.parse_args()
     tasks = [TASKS[name] for name in args.tasks.split(",")]
     out = Path(tempfile.mkdtemp(prefix="sidehand-real-model-"))
     results: list[RunResult] = []
     with llama_server(
-        args.api_base, jinja=args.jinja, threads=args.threads, seed=args.seed, temperature=args.server_temp
+        args.api_base,
+        jinja=args.jinja,
+        threads=args.threads,
+        ctx=args.ctx,
+        seed=args.seed,
+        temperature=args.server_temp,
     ) as server:
         mode = "--jinja" if args.jinja else "--no-jinja"
         print(f"llama.cpp {server_version(server.url)} at {server.url}, template {mode}", end="")
@@ -268,22 +303,47 @@ def main() -> None:
             )
         except (OSError, KeyError, ValueError) as exc:
             print(f"speed not measured: {exc}")
+        chosen = {
+            "SIDEHAND_TOOL_CALLS": args.tool_calls,
+            "SIDEHAND_TEMPERATURE": args.temperature,
+            "SIDEHAND_TOP_P": args.top_p,
+            "SIDEHAND_SEED": args.sidehand_seed,
+            "SIDEHAND_MAX_OUTPUT_TOKENS": args.max_output_tokens,
+            # what the server was started with (a server given by --api-base: say it with --ctx)
+            "SIDEHAND_CONTEXT_WINDOW": args.ctx,
+        }
+        sidehand_env = {k: str(v) for k, v in chosen.items() if v is not None}
+        print("sidehand: " + (" ".join(f"{k}={v}" for k, v in sidehand_env.items()) or "defaults"))
         print(
-            f"{'task':<12} {'run':>3} {'ok':<3} {'steps':>5} {'bad':>3} {'seconds':>8}  {'stop':<15} detail"
+            f"{'task':<12} {'run':>3} {'ok':<3} {'steps':>5} {'bad':>3} {'ntc':>3} {'seconds':>8}  "
+            f"{'stop':<15} detail"
         )
         for round_ in range(1, args.repeat + 1):
             for task in tasks:
                 result = run_task(
-                    task, out / f"{task.name}-{round_}", server, args.max_iterations, args.timeout
+                    task,
+                    out / f"{task.name}-{round_}",
+                    server,
+                    args.max_iterations,
+                    args.timeout,
+                    sidehand_env,
                 )
                 results.append(result)
                 print(
                     f"{result.task:<12} {round_:>3} {'yes' if result.ok else 'no':<3} {result.steps:>5} "
-                    f"{result.bad_calls:>3} {result.seconds:>8.1f}  {result.stop:<15} {result.detail}",
+                    f"{result.bad_calls:>3} {result.notices:>3} {result.seconds:>8.1f}  {result.stop:<15} "
+                    f"{result.detail}",
                     flush=True,
                 )
                 if not result.ok and result.last_text:
                     print(f"{'':>17} last: {json.dumps(result.last_text)[:150]}", flush=True)
+    for task in tasks:
+        mine = [r for r in results if r.task == task.name]
+        print(
+            f"{task.name}: {sum(r.ok for r in mine)}/{len(mine)} succeeded, median "
+            f"{statistics.median([r.steps for r in mine]):g} steps, "
+            f"{statistics.median([r.seconds for r in mine]):.1f} s"
+        )
     passed = sum(r.ok for r in results)
     print(
         f"{passed}/{len(results)} succeeded; median {statistics.median([r.seconds for r in results]):.1f} s per run"

@@ -26,7 +26,7 @@ from typing import Any
 from bench.llama_server import MODEL_NAME, ROOT, chat, llama_server, server_version
 from core.prompts import SYSTEM_PROMPT
 from core.tools import default_tools
-from core.tools.editor import numbered
+from core.tools.text_edits import numbered, split_lines
 
 OUT = ROOT / "tests" / "fixtures" / "model_replies"
 TEMPERATURES: dict[str, float | None] = {"t0": 0.0, "tdefault": None}
@@ -82,7 +82,9 @@ CREATE_TASK = (
 
 
 def viewed(path: str, text: str) -> Result:
-    return Result(f"Here's the result of running `cat -n` on /workspace/{path}:\n{numbered(text)}\n")
+    return Result(
+        f"Here's the result of running `cat -n` on /workspace/{path}:\n{numbered(split_lines(text))}\n"
+    )
 
 
 def listing(*paths: str) -> Result:
@@ -143,7 +145,7 @@ SCENARIOS = [
             ),
             Result(
                 "The file /workspace/calc.py has been edited. Here's the result of running `cat -n` on a "
-                f"snippet of /workspace/calc.py:\n{numbered(CALC.replace('a - b', 'a + b'))}\n"
+                f"snippet of /workspace/calc.py:\n{numbered(split_lines(CALC.replace('a - b', 'a + b')))}\n"
                 "Review the changes and make sure they are as expected. Edit the file again if necessary."
             ),
         ),

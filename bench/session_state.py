@@ -44,6 +44,9 @@ class NoModel:
     ) -> LLMReply:
         raise AssertionError("no model in this benchmark")
 
+    async def supports_tools(self) -> bool | None:
+        return None
+
     async def aclose(self) -> None:
         pass
 

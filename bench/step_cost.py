@@ -28,7 +28,7 @@ from core.config import Settings
 from core.host_watch import HostWatch
 from core.messages import ChatMessage, LLMReply, ToolSpec
 from core.output import OutputFile
-from core.protocols import LLM, CommandResult, Sandbox, TextSink
+from core.protocols import LLM, CommandResult, Sandbox, TextSink, Wait
 from core.sessions import SessionManager, default_llm_factory
 from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
@@ -51,6 +51,9 @@ class TimedLLM:
         self.calls.append((start, time.perf_counter(), list(messages), list(tools)))
         return reply
 
+    async def supports_tools(self) -> bool | None:
+        return await self.inner.supports_tools()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 
@@ -61,10 +64,15 @@ class TimedSandbox:
         self.runs: list[float] = []
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        output_file: OutputFile | None = None,
+        wait: Wait | None = None,
     ) -> CommandResult:
         start = time.perf_counter()
-        result = await self.inner.run(command, timeout=timeout, output_file=output_file)
+        result = await self.inner.run(command, timeout=timeout, output_file=output_file, wait=wait)
         self.runs.append(time.perf_counter() - start)
         return result
 

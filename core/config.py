@@ -14,10 +14,16 @@ from core.errors import ConfigError
 from core.redaction import environment_secrets
 
 ApprovalMode = Literal["never", "risky", "always", "read_only"]
+ToolCallMode = Literal["auto", "native", "text"]
 CondenserStrategy = Literal["auto", "none", "window", "masking", "summary"]
 ENV_PREFIX = "SIDEHAND_"
 # Sandbox defaults, for Settings and for the sandbox modules alike (one source).
-DEFAULT_IMAGE = "sidehand/base:bookworm"
+DEFAULT_IMAGE = "sidehand/base:bookworm-2"
+# What the default image holds (sandbox/image.py installs it; a test checks each tool is there):
+# the system prompt tells the model.
+DEFAULT_IMAGE_TOOLS = (
+    "bash, coreutils, python3 with pip, venv and pytest, git, ripgrep (rg), curl, patch and procps"
+)
 DEFAULT_MEMORY = "4g"
 DEFAULT_CPUS = 2.0
 DEFAULT_PIDS_LIMIT = 1024
@@ -44,6 +50,25 @@ def default_config_path() -> Path:
     return Path(base) / "sidehand" / "config.toml"
 
 
+class ModelProfile(BaseModel):
+    """What Sidehand should know of one model, as a `[models."NAME"]` table in the config file
+    (NAME as in `model`). Each value may also be set for whatever model is used, at the top level
+    or as SIDEHAND_<NAME> (prices only in a table); there they win over the table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool_calls: ToolCallMode | None = Field(
+        None, description="native (the API's tool calling), text (described in the prompt), auto"
+    )
+    context_window: int | None = Field(None, ge=1024, description="tokens the model takes in a request")
+    input_price: float | None = Field(None, ge=0, description="USD per million prompt tokens")
+    output_price: float | None = Field(None, ge=0, description="USD per million completion tokens")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    max_output_tokens: int | None = Field(None, ge=16, description="the longest reply asked for (max_tokens)")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,7 +82,10 @@ class Settings(BaseModel):
     cpus: float = Field(DEFAULT_CPUS, gt=0)
     pids_limit: int = Field(DEFAULT_PIDS_LIMIT, gt=0)
     max_iterations: int = Field(100, gt=0)
-    command_timeout: float = Field(120.0, gt=0)
+    command_timeout: float = Field(600.0, gt=0, description="seconds a command may run before it is killed")
+    command_quiet_timeout: float = Field(
+        10.0, gt=0, description="a bash call returns once its command printed nothing for this long"
+    )
     output_limit: int = Field(DEFAULT_OUTPUT_LIMIT, ge=1000)
     llm_timeout: float = Field(120.0, gt=0)
     llm_retries: int = Field(3, ge=0)
@@ -70,7 +98,7 @@ class Settings(BaseModel):
     condenser: CondenserStrategy = "auto"
     condenser_model: str | None = Field(None, description="a cheaper model for the condenser's summaries")
     context_window: int | None = Field(
-        None, ge=2000, description="the model's context window in tokens (default: litellm's figure)"
+        None, ge=1024, description="the model's context window in tokens (default: litellm's figure)"
     )
     user_skills_dir: Path | None = Field(default_factory=lambda: Path.home() / ".agents" / "skills")
     mcp_config: Path | None = Field(
@@ -105,6 +133,14 @@ class Settings(BaseModel):
         None, description="hold /workspace in memory, of at most this size (e.g. 512m); for small projects"
     )
     sessions_dir: Path = Field(default_factory=lambda: _data_home() / "sessions")
+    # The model's profile: per model in `models`, or for whatever model at the top level.
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+    tool_calls: ToolCallMode | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    max_output_tokens: int | None = Field(None, ge=16)
+
     sandbox_env: tuple[str, ...] = Field(
         (), description="host environment variables passed into the sandbox (none by default)"
     )
@@ -121,6 +157,12 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def profile(self) -> ModelProfile:
+        """The model's profile: its `models` table, with the top-level values that are set."""
+        table = self.models.get(self.model or "", ModelProfile())
+        top = {k: getattr(self, k) for k in ModelProfile.model_fields if k in type(self).model_fields}
+        return table.model_copy(update={k: v for k, v in top.items() if v is not None})
 
     def secrets(self) -> list[str]:
         """Everything masked wherever Sidehand writes or shows text: the API key, and the values of
@@ -141,6 +183,8 @@ class Settings(BaseModel):
 def _from_env(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in Settings.model_fields:
+        if name == "models":  # tables live in the config file
+            continue
         value = environ.get(ENV_PREFIX + name.upper())
         if value not in (None, ""):
             out[name] = value

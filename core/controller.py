@@ -23,6 +23,7 @@ from core.events import (
     Event,
     Nudge,
     PlanUpdated,
+    ReplyNotice,
     StopReason,
     ToolCallEvent,
     ToolStarted,
@@ -36,6 +37,7 @@ from core.protocols import LLM, Condenser, Sandbox
 from core.skill_guide import SkillGuide
 from core.state import State
 from core.stuck import Call, StuckDetector
+from core.tool_protocol import ToolProtocol
 from core.tools import Observation, Params, Tool, ToolCallError, ToolContext, parse_call, result_event
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,10 @@ class Controller:
         self.outputs = outputs
         self.guide = guide
         self.prompt = PromptBuilder(settings, state, emit, condenser, tools)
+        self.tool_protocol = ToolProtocol(settings.profile().tool_calls or "auto", tools)
         self.stuck = StuckDetector()
         self.edit_history: dict[str, list[bytes | None]] = {}
+        self._call_ids = {c.id for m in state.messages for c in m.tool_calls}
         self._steps_done = 0
 
     async def run_turn(self) -> TurnOutcome:
@@ -104,27 +108,41 @@ class Controller:
             return TurnOutcome("timeout", budget.timeout_message(), self._steps_done)
 
     async def _steps(self, budget: TurnBudget) -> TurnOutcome:
+        protocol = self.tool_protocol
+        if protocol.needs_consulting:
+            await protocol.consult(await self.llm.supports_tools())
         self.guide.start_turn()  # the prompt's trigger words are looked at on the first refresh
-        for iteration in range(1, self.settings.max_iterations + 1):
+        iteration = 0
+        while iteration < self.settings.max_iterations:
+            iteration += 1
             self._steps_done = iteration - 1
             if (limit := budget.check(self.state.usage)) is not None:
                 return TurnOutcome(*limit, iteration - 1)
             await self.guide.refresh()  # a skill file edited meanwhile takes effect now
-            messages, specs = await self.prompt.build()
+            messages, specs = protocol.request(*await self.prompt.build())
             try:
                 reply = await self.llm.complete(messages, specs, on_text=self._stream)
             except LLMError as exc:
+                if protocol.refused(exc):  # the server takes no tools: the same step, in text mode
+                    iteration -= 1
+                    continue
                 return TurnOutcome("error", str(exc), iteration)
             window = reply.context_window
             session = self.state.usage + reply.usage
             self.emit(
                 UsageRecorded(call=reply.usage, session=session, model=reply.model, context_window=window)
             )
-            if reply.text:
-                self.emit(AgentMessage(text=reply.text))
-            if not reply.tool_calls:
-                return TurnOutcome("end_turn", reply.text or "", iteration)
-            finished, calls = await self._run_calls(reply.tool_calls)
+            reading = protocol.read(reply, self._call_ids)
+            if reading.text:
+                self.emit(AgentMessage(text=reading.text))
+            if reading.notice is not None:
+                self.emit(ReplyNotice(text=reading.notice))
+                continue
+            if reading.empty_again:
+                return TurnOutcome("empty_reply", "the model replied with nothing, twice in a row", iteration)
+            if not reading.calls:
+                return TurnOutcome("end_turn", reading.text or "", iteration)
+            finished, calls = await self._run_calls(reading.calls)
             if finished is not None:
                 return TurnOutcome("end_turn", finished, iteration)
             await self.guide.after_step()
@@ -190,6 +208,7 @@ class Controller:
             call_id=action.call_id,
             command_timeout=self.settings.command_timeout,
             edit_history=self.edit_history,
+            quiet_timeout=self.settings.command_quiet_timeout,
         )
         note = self.sandbox_note()
         self.emit(ToolStarted(call_id=action.call_id))

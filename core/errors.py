@@ -46,8 +46,36 @@ class LLMContextWindowError(LLMBadRequestError):
     pass
 
 
+class LLMToolsUnsupportedError(LLMBadRequestError):
+    """The server takes no tools in a request (llama.cpp without --jinja, an Ollama model without
+    tool support): the tools must be described in the prompt instead."""
+
+
 class SandboxError(SidehandError):
     """The sandbox could not be started or stopped working."""
+
+
+class SandboxCrowdedError(SandboxError):
+    """The sandbox is at its process limit (a fork bomb, a runaway job): nothing new can start."""
+
+
+class CommandRunningError(SandboxError):
+    """A command is still running in the shell (or, with `command` None, none is)."""
+
+    def __init__(self, message: str, command: str | None = None, elapsed: float = 0.0) -> None:
+        super().__init__(message)
+        self.command = command
+        self.elapsed = elapsed
+
+
+class FileTooLargeError(OSError):
+    """A file holds more bytes than the caller will read."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        super().__init__(f"{path} holds {size} bytes, more than {limit}")
+        self.path = path
+        self.size = size
+        self.limit = limit
 
 
 class SessionError(SidehandError):

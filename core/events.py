@@ -17,6 +17,7 @@ Source = Literal["user", "agent", "environment", "system"]
 # `stuck`: the stuck detector saw the agent repeat itself after a nudge (core/stuck.py).
 # `budget` (cost), `max_tokens` and `timeout` (wall clock): the task's limits (core/budgets.py).
 # `interrupted`: the process was told to stop (SIGTERM), or died, during the turn.
+# `empty_reply`: the model replied with nothing twice in a row (after a nudge).
 StopReason = Literal[
     "end_turn",
     "cancelled",
@@ -27,6 +28,7 @@ StopReason = Literal[
     "error",
     "stuck",
     "interrupted",
+    "empty_reply",
 ]
 SessionStatus = Literal[
     "idle", "running", "awaiting_approval", "finished", "cancelled", "error", "stuck", "interrupted"
@@ -80,8 +82,19 @@ class AgentMessageChunk(EventBase):
     text: str
 
 
+class ReplyNotice(EventBase):
+    """Sidehand's answer to a model reply it could not act on (an unreadable tool call, a JSON
+    object naming no tool, an empty reply): sent to the model as a user message; the turn goes on."""
+
+    kind: Literal["reply_notice"] = "reply_notice"
+    source: Source = "system"
+    text: str
+
+
 class ToolCallEvent(EventBase):
-    """An action the model asked for. `arguments` is the raw JSON text the model wrote."""
+    """An action the model asked for. `tool` and `arguments` (JSON text) are the call as the model
+    wrote it, normalized (core.tool_calls): our tool names, other agents' extra fields dropped;
+    arguments that cannot be read are kept as written."""
 
     kind: Literal["tool_call"] = "tool_call"
     source: Source = "agent"
@@ -346,6 +359,7 @@ Event = Annotated[
     UserMessage
     | AgentMessage
     | AgentMessageChunk
+    | ReplyNotice
     | ToolCallEvent
     | ToolStarted
     | ToolResultEvent

@@ -40,9 +40,9 @@ class PromptBuilder:
         if self._system is None or self._system[0] != key:
             context = self.state.context
             text = build_system_prompt(
-                instructions=context.instructions, skills=context.skills, tools=offered
+                self.settings, instructions=context.instructions, skills=context.skills, tools=offered
             )
-            specs = [self.tools[name].spec() for name in offered]
+            specs = [self.tools[name].spec_for(self.settings) for name in offered]
             size = len(text) + sum(len(s.model_dump_json()) for s in specs)
             self._system = (key, ChatMessage(role="system", content=text), specs, size // CHARS_PER_TOKEN)
         _, system, specs, tokens = self._system
@@ -59,7 +59,7 @@ class PromptBuilder:
 
     @property
     def budget(self) -> int:
-        window = self.settings.context_window or self.state.context_window
+        window = self.settings.profile().context_window or self.state.context_window
         return prompt_budget(self.settings.prompt_token_budget, window)
 
     async def build(self) -> tuple[list[ChatMessage], list[ToolSpec]]:

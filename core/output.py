@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -99,6 +100,21 @@ class OutputCollector:
                 f"\n[... the rest was not kept: {self.file.max_bytes} bytes are kept at most ...]\n".encode()
             )
 
+    def retarget(self, file: OutputFile | None) -> None:
+        """Keep the full output in `file` instead, if nothing was written to a file yet."""
+        if self._file is None and file is not None:
+            self.file = file
+            self.full_path = file.path
+
+    def follow_on(self) -> OutputFile | None:
+        """Where the output that comes after this one may go: beside this one's file, numbered."""
+        if self.file is None:
+            return None
+        path = self.file.path
+        numbered = re.fullmatch(r"(.*)\+(\d+)", path.stem)
+        stem = f"{numbered[1]}+{int(numbered[2]) + 1}" if numbered else f"{path.stem}+1"
+        return OutputFile(path.with_name(stem + path.suffix), self.file.max_bytes)
+
     @property
     def truncated(self) -> bool:
         return self.total > self.limit
@@ -110,10 +126,10 @@ class OutputCollector:
         half = self.limit // 2
         tail = bytes(self._tail[-half:]) if half else b""
         cut = self.total - len(self._head) - len(tail)
-        where = f"; full output in {self.full_path}" if self.full_path else "; the full output was not kept"
+        # Where the whole output is, the caller says: the host path here means nothing to a model.
         return (
             bytes(self._head).decode("utf-8", "replace")
-            + f"\n[... {cut} bytes truncated{where} ...]\n"
+            + f"\n[... {cut} bytes truncated ...]\n"
             + tail.decode("utf-8", "replace")
         )
 

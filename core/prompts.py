@@ -1,12 +1,13 @@
-"""The system prompt, composed of sections: who the agent is and how it works, the repository's
-always-on instructions (AGENTS.md and the files other agents' users bring), and the skills it may
-load. Each section is a small function; `build_system_prompt` joins those that have something to
-say."""
+"""The system prompt, composed of sections: who the agent is and how it works, what the sandbox
+has (and whether its network is on), the repository's always-on instructions (AGENTS.md and the
+files other agents' users bring), and the skills it may load. Each section is a small function;
+`build_system_prompt` joins those that have something to say."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from core.config import DEFAULT_IMAGE, DEFAULT_IMAGE_TOOLS, Settings
 from core.events import ContextFile, SkillListing
 from core.protocols import WORKDIR
 
@@ -21,9 +22,10 @@ Everything you do runs there; the user reviews your changes before they reach th
 def working_section(tools: Collection[str]) -> str:
     lines = [
         "How to work:",
+        "- Do the work yourself with the tools: the user does not run commands or edit files for you.",
         "- Explore before you change things: look at the relevant files, then make focused edits.",
         "- Use the `editor` tool to view and edit files, and `bash` to run commands, tests and scripts.",
-        "- Commands get no standard input: pass non-interactive flags. The sandbox may have no network.",
+        "- Commands that read input wait for it: pass non-interactive flags (-y, --no-pager).",
         "- After changing code, run it or its tests to check that it works.",
     ]
     if "plan" in tools:
@@ -35,6 +37,25 @@ def working_section(tools: Collection[str]) -> str:
         "- When the task is done (or cannot be done), call `finish` with a short summary for the user."
     )
     return "\n".join(lines)
+
+
+def sandbox_section(settings: Settings) -> str:
+    """What the sandbox has, and whether it can reach the network."""
+    if settings.sandbox_image == DEFAULT_IMAGE:
+        has = f"The sandbox is Debian Linux with {DEFAULT_IMAGE_TOOLS}."
+    else:
+        has = (
+            f"The sandbox runs the image {settings.sandbox_image}; check what it has with "
+            "`command -v NAME` before relying on a tool."
+        )
+    if settings.network:
+        network = "The sandbox can reach the network."
+    else:
+        network = (
+            "The network is off: nothing can be downloaded or installed (pip, apt, npm and git clone "
+            "fail). Work with what is installed."
+        )
+    return f"The sandbox:\n- {has}\n- {network}"
 
 
 def instructions_section(files: Sequence[ContextFile]) -> str:
@@ -64,6 +85,7 @@ def skills_section(skills: Sequence[SkillListing]) -> str:
 
 
 def build_system_prompt(
+    settings: Settings,
     *,
     instructions: Sequence[ContextFile] = (),
     skills: Sequence[SkillListing] = (),
@@ -72,10 +94,12 @@ def build_system_prompt(
     sections = [
         role_section(),
         working_section(tools),
+        sandbox_section(settings),
         instructions_section(instructions),
         skills_section(skills),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-SYSTEM_PROMPT = build_system_prompt()  # with no instructions, skills or plan tool
+# with the default settings and no instructions, skills or plan tool
+SYSTEM_PROMPT = build_system_prompt(Settings())

@@ -18,6 +18,28 @@ if TYPE_CHECKING:
     from core.events import Event
 
 WORKDIR = "/workspace"
+# Longer commands are refused: a model never needs one, and the shell would spend seconds on it.
+MAX_COMMAND_BYTES = 1 << 20
+# Input sent to a running command at once: the sandbox's stdin pipe holds 64 KiB, so what a command
+# does not read never blocks the sandbox.
+MAX_INPUT_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Wait:
+    """When a call may return while its command runs on: after `at_most` seconds, or once the
+    command printed nothing for `quiet` seconds (None: not for that reason)."""
+
+    at_most: float | None = None
+    quiet: float | None = None
+
+
+@dataclass(frozen=True)
+class RunningCommand:
+    """The command a shell is running (a call returned early and it runs on)."""
+
+    command: str
+    elapsed: float  # seconds since it started
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,15 @@ class CommandResult:
     # A new shell replaced the old one, so cwd and environment were reset: the command ended the
     # shell (`exit 3`: exit_code 3), or, after a timeout or interrupt, it would not die.
     shell_restarted: bool = False
+    running: bool = False  # the call returned early (see Wait); the command runs on
+    elapsed: float = 0.0  # seconds since the command started
+    # Where this call's whole output is inside the sandbox, when it was cut (the model can read it).
+    sandbox_output_path: str | None = None
+    # The sandbox was at its process limit (a fork bomb, a runaway job): every process in it was
+    # killed and its shells restarted (the files are kept).
+    sandbox_restarted: bool = False
+    # The previous command ended after its last call returned: what it printed since, and how it ended.
+    previous: CommandResult | None = None
 
 
 PathKind = Literal["file", "dir", "other"]
@@ -46,18 +77,44 @@ class Sandbox(Protocol):
     IsADirectoryError, NotADirectoryError and PermissionError with a readable message."""
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        output_file: OutputFile | None = None,
+        wait: Wait | None = None,
     ) -> CommandResult:
-        """Run `command` in the session's persistent shell (cwd and env persist). On timeout the
-        command is killed and the shell survives. `output_file` receives the full output when it is
-        cut (up to its size cap)."""
+        """Run `command` in the session's persistent shell (cwd and env persist). After `timeout`
+        seconds the command's foreground job is killed (earlier background jobs live on) and the
+        shell survives. With `wait`, the call may return first (`running`): the command runs on,
+        and `wait_for_command`, `send_input` and `interrupt` deal with it. `output_file` receives
+        the full output when it is cut (up to its size cap). Raises CommandRunningError while
+        another command runs, and ValueError for a command over MAX_COMMAND_BYTES."""
+        ...
+
+    def running_command(self) -> RunningCommand | None:
+        """The command still running after its call returned, if any."""
+        ...
+
+    async def wait_for_command(
+        self, *, wait: Wait | None = None, output_file: OutputFile | None = None
+    ) -> CommandResult:
+        """More of the running command: its output since the last call returned, until it ends or
+        `wait` says to return. Raises CommandRunningError(None) when no command is running."""
+        ...
+
+    async def send_input(self, data: bytes) -> None:
+        """Write `data` (at most MAX_INPUT_BYTES) to the running command's standard input."""
         ...
 
     async def interrupt(self) -> None:
-        """Kill the command running in the shell, if any; the pending `run` returns interrupted."""
+        """Stop the running command's foreground job, if any (SIGINT, then SIGKILL if it stays);
+        a pending `run` returns interrupted."""
         ...
 
-    async def read_file(self, path: str) -> bytes: ...
+    async def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        """The file's content; FileTooLargeError when it holds more than `max_bytes`."""
+        ...
 
     async def write_file(self, path: str, data: bytes) -> None:
         """Create or overwrite a file (parent folders are created)."""
@@ -71,8 +128,9 @@ class Sandbox(Protocol):
         """'file', 'dir', 'other', or None when nothing is there."""
         ...
 
-    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
-        """Paths under `path` (relative to it, folders ending in '/'), hidden entries left out."""
+    async def list_dir(self, path: str, max_depth: int = 2, *, hidden: bool = False) -> list[str]:
+        """Paths under `path` (relative to it, folders ending in '/'; symlinked folders are
+        followed). Hidden entries are left out, or with `hidden` listed but not descended into."""
         ...
 
     @property
@@ -145,6 +203,11 @@ class LLM(Protocol):
         *,
         on_text: TextSink | None = None,
     ) -> LLMReply: ...
+
+    async def supports_tools(self) -> bool | None:
+        """Whether the model takes tools natively, as far as is known without a call (litellm's
+        model information); None: unknown."""
+        ...
 
     async def aclose(self) -> None:
         """Close pooled connections to the model server."""

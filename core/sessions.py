@@ -44,12 +44,20 @@ FORKED_DURING_APPLY = (
 def default_llm_factory(settings: Settings) -> LLM:
     from core.llm import LiteLLMClient  # litellm itself is imported lazily inside
 
+    profile = settings.profile()
+    sampling = {"top_p": profile.top_p, "seed": profile.seed, "max_tokens": profile.max_output_tokens}
+    prices = None
+    if profile.input_price is not None or profile.output_price is not None:
+        prices = (profile.input_price or 0.0, profile.output_price or 0.0)
     return LiteLLMClient(
         settings.require_model(),
         api_base=settings.api_base,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         timeout=settings.llm_timeout,
         max_retries=settings.llm_retries,
+        temperature=profile.temperature,
+        extra={k: v for k, v in sampling.items() if v is not None},
+        prices=prices,
     )
 
 

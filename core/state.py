@@ -66,6 +66,8 @@ class State:
                     self.title = event.text.strip().splitlines()[0][:80]
             case "agent_message":
                 self._append(ChatMessage(role="assistant", content=event.text), event.seq)
+            case "reply_notice":
+                self._append(ChatMessage(role="user", content=event.text), event.seq)
             case "tool_call":
                 self._add_tool_call(event)
             case "tool_result":

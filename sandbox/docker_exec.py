@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from core.errors import SandboxError
 from sandbox.container import docker_errors
-from sandbox.persistent_shell import KILL_TREE_SCRIPT
+from sandbox.shell_scripts import STOP_SCRIPT, StopMode
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,8 @@ class ExecShellProcess:
                 return payload
         return b""
 
-    async def stop_command(self, shell_pid: int) -> None:
-        await self._docker.run_script(KILL_TREE_SCRIPT, str(shell_pid), "command")
-
-    async def kill_shell(self, shell_pid: int) -> None:
-        await self._docker.run_script(KILL_TREE_SCRIPT, str(shell_pid), "shell")
+    async def stop(self, shell_pid: int, mode: StopMode, jobs_file: str) -> None:
+        await self._docker.run_script(STOP_SCRIPT, str(shell_pid), mode, jobs_file)
 
     async def exit_code(self) -> int | None:
         # The output can end a moment before the engine records the exit.

@@ -11,17 +11,18 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.changes import md5
-from core.errors import SandboxError
+from core.errors import CommandRunningError, SandboxCrowdedError, SandboxError
 from core.host_watch import HostFile, HostWatch
 from core.ignore import IgnoreRules
 from core.output import OutputFile
 from core.owner import Owner
-from core.protocols import WORKDIR, CommandResult, PathKind
+from core.protocols import WORKDIR, CommandResult, PathKind, RunningCommand, Wait
 from sandbox.container import (
     SANDBOX_HOME,
     SandboxSettings,
@@ -37,6 +38,7 @@ from sandbox.docker_exec import POSIX_SH, PREFER_BASH, DockerExec, ExecShellProc
 from sandbox.file_channel import TOO_LARGE, UNREADABLE, FileChannel, parse_md5sum
 from sandbox.persistent_shell import PersistentShell
 from sandbox.pool import SandboxPool
+from sandbox.shell_scripts import OUTPUT_DIR
 from sandbox.workspace_copy import SparseFile, WorkspaceArchive, files_archive, folders_archive
 from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
@@ -44,8 +46,12 @@ __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
 
 TAR_RECORD = 10240  # tar's default record: 20 blocks of 512 bytes
 PUT_ONE_BY_ONE = 4  # up to this many files go through the file channel; more, as one archive
+# While a command runs, the process count is checked this often; at the limit twice in a row, the
+# sandbox is restarted (a fork bomb would hold it until the command's hard limit).
+WATCHDOG_INTERVAL = 0.5
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DockerSandbox:
@@ -75,6 +81,11 @@ class DockerSandbox:
         # A change made before the watcher was watching is not in its reports: scan once then.
         self._scan_next = False
         self._closed = False
+        self._restarted_unsaid = False  # restarted at its process limit; the next command says so
+        self._recovering: asyncio.Lock = asyncio.Lock()
+        self.restarts = 0  # times the sandbox was restarted at its process limit
+        self._watchdog: asyncio.Task[None] | None = None
+        self._calls = 0  # shell calls in progress
         self.startup_seconds: dict[str, float] = {}  # where the start-up time went, by step
 
     @property
@@ -140,12 +151,14 @@ class DockerSandbox:
             # The copy goes into the container's filesystem, which exists before it runs: both at
             # once (the engine serialises them partly, but it is never slower than one after the other).
             await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
+        files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
         shell = PersistentShell(
             lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
             output_limit=settings.output_limit,
             kill_grace=settings.kill_grace,
+            put_file=files.write_file,  # long commands
+            feed_fifo=files.feed_fifo,  # input to a running command
         )
-        files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
         with docker_errors("attach to the sandbox's shell"):
             await _timed_all(timings, shell=shell.start())
         files.start_soon()
@@ -180,37 +193,164 @@ class DockerSandbox:
         sandbox.startup_seconds = timings
         return sandbox
 
+    # ---- commands ---------------------------------------------------------------------------
     async def run(
-        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        output_file: OutputFile | None = None,
+        wait: Wait | None = None,
     ) -> CommandResult:
         self._check_open()
         self._note_use()
-        return await self._shell.run(command, timeout=timeout, output_file=output_file)
+        async with self._shell_call():
+            try:
+                result = await self._shell.run(command, timeout=timeout, output_file=output_file, wait=wait)
+            except SandboxCrowdedError:  # at the limit before it ran: restart, then run it
+                await self._recover()
+                result = await self._shell.run(command, timeout=timeout, output_file=output_file, wait=wait)
+        return await self._after_command(result)
+
+    def running_command(self) -> RunningCommand | None:
+        return self._shell.running()
+
+    async def wait_for_command(
+        self, *, wait: Wait | None = None, output_file: OutputFile | None = None
+    ) -> CommandResult:
+        self._check_open()
+        self._note_use()
+        async with self._shell_call():
+            result = await self._shell.wait(wait=wait, output_file=output_file)
+        return await self._after_command(result)
+
+    async def send_input(self, data: bytes) -> None:
+        self._check_open()
+        await self._guarded(lambda: self._shell.send_input(data))
 
     async def interrupt(self) -> None:
         await self._shell.interrupt()
 
-    async def read_file(self, path: str) -> bytes:
+    @contextlib.asynccontextmanager
+    async def _shell_call(self) -> AsyncIterator[None]:
+        """A call to the shell: the watchdog runs while it does, and while its command runs on."""
+        self._calls += 1
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch_processes())
+        try:
+            yield
+        finally:
+            self._calls -= 1
+
+    async def _watch_processes(self) -> None:
+        strikes = 0
+        while not self._closed and (self._calls or self._shell.running() is not None):
+            await asyncio.sleep(WATCHDOG_INTERVAL)
+            strikes = strikes + 1 if await self._crowded() else 0
+            if strikes >= 2:
+                await self._recover()
+                strikes = 0
+
+    async def _after_command(self, result: CommandResult) -> CommandResult:
+        """Restart a sandbox its command left at the process limit; keep a cut output readable."""
+        if self._shell.take_crowded() or (result.shell_restarted and await self._crowded()):
+            await self._recover()
+        if self._restarted_unsaid:
+            self._restarted_unsaid = False
+            result = replace(result, sandbox_restarted=True)
+        if result.truncated and result.full_output_path is not None:
+            result = replace(result, sandbox_output_path=await self._copy_output(result.full_output_path))
+        return result
+
+    async def _copy_output(self, host_file: Path) -> str | None:
+        """Put a cut command's full output (as kept on the host) where the model can read it."""
+        target = f"{OUTPUT_DIR}/{_safe_name(host_file.stem)}.txt"
+        try:
+            data = await asyncio.to_thread(host_file.read_bytes)
+            await self._guarded(lambda: self._files.write_file(target, data))
+        except (OSError, SandboxError) as exc:
+            log.warning("could not copy a command's full output into the sandbox: %s", exc)
+            return None
+        return target
+
+    # ---- files -------------------------------------------------------------------------------
+    async def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
         self._check_open()
-        return await self._files.read_file(path)
+        return await self._guarded(lambda: self._files.read_file(path, max_bytes))
 
     async def write_file(self, path: str, data: bytes) -> None:
         self._check_open()
         self._note_use()
-        await self._files.write_file(path, data)
+        await self._guarded(lambda: self._files.write_file(path, data))
 
     async def delete_file(self, path: str) -> None:
         self._check_open()
         self._note_use()
-        await self._files.delete_file(path)
+        await self._guarded(lambda: self._files.delete_file(path))
 
     async def path_kind(self, path: str) -> PathKind | None:
         self._check_open()
-        return await self._files.path_kind(path)
+        return await self._guarded(lambda: self._files.path_kind(path))
 
-    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+    async def list_dir(self, path: str, max_depth: int = 2, *, hidden: bool = False) -> list[str]:
         self._check_open()
-        return await self._files.list_dir(path, max_depth)
+        return await self._guarded(lambda: self._files.list_dir(path, max_depth, hidden=hidden))
+
+    # ---- the process limit -------------------------------------------------------------------
+    async def _guarded(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a file-channel operation; if the sandbox is at its process limit (or its channel
+        cannot even start), restart the sandbox and run it again, once."""
+        try:
+            return await operation()
+        except SandboxCrowdedError:
+            pass
+        except CommandRunningError:
+            raise
+        except SandboxError:
+            if not await self._crowded():
+                raise
+        await self._recover()
+        return await operation()
+
+    async def _crowded(self) -> bool:
+        try:
+            return await self._files.crowded()
+        except SandboxError:  # not even a builtin-only request gets through
+            return True
+
+    async def _recover(self) -> None:
+        """Kill every process in the sandbox by restarting its container (a fork bomb keeps the
+        process table full, so nothing inside can do it), then start its shells and its watcher
+        again. The files stay: the container's filesystem survives a restart. The change set is
+        in the session's log; the next collect_changes scans, in case a change was not reported."""
+        async with self._recovering:
+            if await self._files_ok():
+                return  # another call recovered it meanwhile
+            self.restarts += 1
+            log.warning("sandbox %s is at its process limit: restarting it", self.container_id[:12])
+            await self._stop_watch()
+            with docker_errors("restart the sandbox container"):
+                await self._docker.call(self._docker.api.restart, self.container_id, timeout=0)
+            await self._shell.reset()
+            await self._files.close()
+            self._scan_next = True
+            self._restarted_unsaid = True
+            self._watch = asyncio.create_task(_start_watch(self._docker, self._rules))
+
+    async def _files_ok(self) -> bool:
+        """The file channel answers and the sandbox has room (another caller recovered it)."""
+        try:
+            return not await self._files.crowded()
+        except SandboxError:
+            return False
+
+    async def _stop_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            watch = await asyncio.gather(self._watch, return_exceptions=True)
+            if isinstance(watch[0], WorkspaceWatch):
+                await watch[0].close()
+            self._watch = None
 
     @property
     def copied(self) -> Mapping[str, str]:
@@ -227,16 +367,19 @@ class DockerSandbox:
         if self._scan_next:
             self._scan_next, dirty = False, Dirty(unknown=True)
         if dirty.unknown:  # no watcher, or it lost events: compare every file's checksum
-            current = parse_md5sum(await self._files.checksums(WORKDIR, self._rules.plain_names()))
+            names = self._rules.plain_names()
+            current = parse_md5sum(await self._guarded(lambda: self._files.checksums(WORKDIR, names)))
             candidates = {p for p in set(current) | set(self._known) if current.get(p) != self._known.get(p)}
         else:
             candidates = dirty.paths | {
                 p for p in self._known for gone in dirty.folders_gone if p.startswith(gone + "/")
             }
         # What the host's rules leave out of the sandbox is never part of its change set.
-        candidates = {p for p in candidates if not self._rules.ignored(p)}
+        wanted = sorted(p for p in candidates if not self._rules.ignored(p))
         limit = self._settings.max_file_size
-        contents = await self._files.read_files(WORKDIR, sorted(candidates), limit) if candidates else {}
+        contents = (
+            await self._guarded(lambda: self._files.read_files(WORKDIR, wanted, limit)) if wanted else {}
+        )
         changed: dict[str, bytes | None] = {}
         for path, data in contents.items():
             if data is UNREADABLE:  # never reported gone: applying that would delete the user's file
@@ -261,9 +404,9 @@ class DockerSandbox:
         self._note_use()
         if len(files) <= PUT_ONE_BY_ONE:  # compare-and-set in the container, file by file
             wanted = {p: (f.content, expect.get(p), f.executable) for p, f in files.items()}
-            taken = await self._files.write_files_if(WORKDIR, wanted)
+            taken = await self._guarded(lambda: self._files.write_files_if(WORKDIR, wanted))
         else:  # many (a branch switched): compare in one request, then one archive
-            held = await self._files.checksums_of(WORKDIR, sorted(files))
+            held = await self._guarded(lambda: self._files.checksums_of(WORKDIR, sorted(files)))
             taken = {p for p in files if held.get(p) == expect.get(p)}
             await self._put({p: files[p].content for p in taken})
         for path in taken:
@@ -312,11 +455,10 @@ class DockerSandbox:
             return
         self._closed = True
         try:
-            if self._watch is not None:
-                self._watch.cancel()
-                watch = await asyncio.gather(self._watch, return_exceptions=True)
-                if isinstance(watch[0], WorkspaceWatch):
-                    await watch[0].close()
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                await asyncio.gather(self._watchdog, return_exceptions=True)
+            await self._stop_watch()
             await self._shell.close()
             await self._files.close()
         finally:
@@ -532,6 +674,10 @@ async def _timed_all(timings: dict[str, float], **steps: Awaitable[None]) -> Non
             raise result
 
 
+def _safe_name(name: str) -> str:
+    """`name` as a container name or file name may hold it."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", name)[:40] or "session"
+
+
 def _container_name(session_id: str) -> str:
-    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", session_id)[:40] or "session"
-    return f"sidehand-{safe}-{secrets.token_hex(3)}"
+    return f"sidehand-{_safe_name(session_id)}-{secrets.token_hex(3)}"

@@ -19,14 +19,16 @@ import posixpath
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 
-from core.errors import SandboxError
+from core.errors import FileTooLargeError, SandboxCrowdedError, SandboxError
 from core.protocols import WORKDIR, PathKind
 from sandbox.marker_protocol import MarkerReader, ShellEndedError, framed, new_nonce, shell_quote
 from sandbox.persistent_shell import ShellProcess, SpawnShell
+from sandbox.shell_scripts import guarded
 
 log = logging.getLogger(__name__)
 
-# Each script leaves its outcome in $st: OK, a kind word, or an errno name.
+# Each script leaves its outcome in $st: OK, a kind word, or an errno name (every one is run
+# behind shell_scripts.guarded: "crowded" while the sandbox is at its process limit).
 _READ = """p={path}
 if [ -d "$p" ]; then st=EISDIR
 elif [ ! -e "$p" ]; then st=ENOENT
@@ -34,15 +36,36 @@ elif [ ! -r "$p" ]; then st=EACCES
 elif cat "$p" 2>/dev/null </dev/null; then st=OK
 else st=EIO; fi"""
 
+# The size first (the file's own, not its content: `wc -c` of a regular file only seeks).
+_READ_AT_MOST = """p={path}
+if [ -d "$p" ]; then st=EISDIR
+elif [ ! -e "$p" ]; then st=ENOENT
+elif [ ! -r "$p" ]; then st=EACCES
+else
+  n=$(wc -c <"$p" 2>/dev/null) || n=-1
+  if [ "$n" -gt {limit} ]; then st=EFBIG; printf %s "$n"
+  elif cat "$p" 2>/dev/null </dev/null; then st=OK
+  else st=EIO; fi
+fi"""
+
 _WRITE = """p={path}; d={parent}; st=OK
 if [ -d "$p" ]; then st=EISDIR
 elif ! mkdir -p "$d" 2>/dev/null; then st=EACCES; [ -d "$d" ] || [ ! -e "$d" ] || st=ENOTDIR
 elif [ -e "$p" ] && [ ! -w "$p" ]; then st=EACCES
 elif [ ! -e "$p" ] && [ ! -w "$d" ]; then st=EACCES
+elif [ -p "$p" ]; then st=EIO
 elif base64 -d 2>/dev/null >"$p" <<'{eof}'
 {payload}{eof}
 then :
 else st=EIO; fi"""
+
+# Input for a running command: only into its fifo, opened read-write (never waits for a reader);
+# anything else at that path (the model replaced it) is refused.
+_FEED = """p={path}; st=OK
+if [ -p "$p" ]; then
+  base64 -d 2>/dev/null 1<>"$p" <<'{eof}' || st=EIO
+{payload}{eof}
+else st=ENOENT; fi"""
 
 _DELETE = """p={path}
 if [ -d "$p" ]; then st=EISDIR
@@ -54,11 +77,13 @@ _KIND = """p={path}
 if [ -f "$p" ]; then st=file; elif [ -d "$p" ]; then st=dir
 elif [ -e "$p" ] || [ -L "$p" ]; then st=other; else st=none; fi"""
 
-# Folders come out with a '/' appended; NUL-separated, so any name survives.
+# Folders come out with a '/' appended, hidden entries (not descended into) with a leading NUL
+# marker; NUL-separated, so any name survives. -L: a symlinked folder is listed like a folder (find
+# notices loops).
 _LIST = """p={path}; st=OK
 if [ -d "$p" ]; then
-  find "$p" -mindepth 1 -maxdepth {depth} -name '.*' -prune -o -type d -exec printf '%s/\\0' {{}} + \\
-    -o -print0 2>/dev/null </dev/null
+  find -L "$p" -mindepth 1 -maxdepth {depth} -name '.*' -prune -exec printf '\\001%s\\0' {{}} + \\
+    -o -type d -exec printf '%s/\\0' {{}} + -o -print0 2>/dev/null </dev/null
 elif [ -e "$p" ]; then st=ENOTDIR; else st=ENOENT; fi"""
 
 # md5 of every regular file under the workspace; the pruned names are never reported as changes.
@@ -133,6 +158,7 @@ _ERRORS: dict[str, tuple[type[OSError], int, str]] = {
     "EACCES": (PermissionError, errno.EACCES, "permission denied to the sandbox user"),
     "EIO": (OSError, errno.EIO, "the sandbox could not read or write it"),
 }
+_CROWDED = "crowded"
 
 
 def sandbox_path(path: str) -> str:
@@ -182,7 +208,7 @@ class FileChannel:
                 output = bytearray()
                 nonce = new_nonce()
                 try:
-                    await process.send(framed(script, nonce, '"$st"'))
+                    await process.send(framed(guarded(script), nonce, '"$st"'))
                     status = await self._reader.read_until(nonce, output.extend)
                 except (ShellEndedError, ConnectionError) as exc:
                     self._process = self._reader = None
@@ -199,14 +225,30 @@ class FileChannel:
                     self._process = self._reader = None
                     await process.close()
                     raise
+                if status == _CROWDED:
+                    raise SandboxCrowdedError("the sandbox is at its process limit")
                 return status, bytes(output)
         raise AssertionError("unreachable")
 
-    async def read_file(self, path: str) -> bytes:
+    async def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
         full = sandbox_path(path)
-        status, data = await self.request(_READ.format(path=shell_quote(full)))
+        if max_bytes is None:
+            status, data = await self.request(_READ.format(path=shell_quote(full)))
+        else:
+            script = _READ_AT_MOST.format(path=shell_quote(full), limit=int(max_bytes))
+            status, data = await self.request(script)
+            if status == "EFBIG":
+                raise FileTooLargeError(full, int(data.decode("ascii", "replace") or 0), max_bytes)
         _raise_for(status, full)
         return data
+
+    async def crowded(self) -> bool:
+        """Whether the sandbox is at its process limit (asked with builtins only)."""
+        try:
+            status, _ = await self.request("st=OK")
+        except SandboxCrowdedError:
+            return True
+        return status != "OK"
 
     async def write_file(self, path: str, data: bytes) -> None:
         full = sandbox_path(path)
@@ -218,6 +260,14 @@ class FileChannel:
         )
         status, _ = await self.request(script)
         _raise_for(status, full)
+
+    async def feed_fifo(self, path: str, data: bytes) -> None:
+        """Write `data` into the fifo at `path` (a running command's stdin)."""
+        script = _FEED.format(
+            path=shell_quote(path), eof=new_nonce(), payload=base64.encodebytes(data).decode("ascii")
+        )
+        status, _ = await self.request(script)
+        _raise_for(status, path)
 
     async def delete_file(self, path: str) -> None:
         full = sandbox_path(path)
@@ -232,14 +282,18 @@ class FileChannel:
             return status  # type: ignore[return-value]  # narrowed by the check above
         raise SandboxError(f"unexpected answer {status!r} from the sandbox's file channel")
 
-    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+    async def list_dir(self, path: str, max_depth: int = 2, *, hidden: bool = False) -> list[str]:
         full = sandbox_path(path)
         depth = max(int(max_depth), 1)
         status, data = await self.request(_LIST.format(path=shell_quote(full), depth=depth))
         _raise_for(status, full)
         prefix = full.rstrip("/") + "/"
-        entries = (name.decode("utf-8", "surrogateescape") for name in data.split(b"\0") if name)
-        return sorted(entry.removeprefix(prefix) for entry in entries)
+        entries = []
+        for name in data.split(b"\0"):
+            if not name or (name.startswith(b"\1") and not hidden):
+                continue
+            entries.append(name.removeprefix(b"\1").decode("utf-8", "surrogateescape").removeprefix(prefix))
+        return sorted(entries)
 
     async def checksums(self, root: str, prune_names: Sequence[str]) -> bytes:
         """`md5sum` lines for every regular file under `root`, skipping .git and the

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.config import DEFAULT_OUTPUT_LIMIT
-from sandbox.persistent_shell import KILL_TREE_SCRIPT, PersistentShell
+from sandbox.persistent_shell import PersistentShell
+from sandbox.shell_scripts import STOP_SCRIPT, StopMode
 
 
 class LocalShellProcess:
@@ -43,20 +44,15 @@ class LocalShellProcess:
         assert self._process.stdout is not None
         return await self._process.stdout.read(65536)  # cancel-safe: unread bytes stay buffered
 
-    async def stop_command(self, shell_pid: int) -> None:
-        await self._kill_tree(shell_pid, "command")
-
-    async def kill_shell(self, shell_pid: int) -> None:
-        await self._kill_tree(shell_pid, "shell")
-
-    async def _kill_tree(self, shell_pid: int, mode: str) -> None:
+    async def stop(self, shell_pid: int, mode: StopMode, jobs_file: str) -> None:
         killer = await asyncio.create_subprocess_exec(
             "/bin/sh",
             "-c",
-            KILL_TREE_SCRIPT,
-            "sidehand-kill",
+            STOP_SCRIPT,
+            "sidehand-stop",
             str(shell_pid),
             mode,
+            jobs_file,
             stdin=asyncio.subprocess.DEVNULL,
         )
         await killer.wait()
@@ -86,4 +82,23 @@ class HostShell(PersistentShell):
         async def spawn() -> LocalShellProcess:
             return await LocalShellProcess.spawn(cwd, environment)
 
-        super().__init__(spawn, output_limit=output_limit)
+        super().__init__(
+            spawn, output_limit=output_limit, put_file=_put_local_file, feed_fifo=_put_local_file
+        )
+
+
+async def _put_local_file(path: str, data: bytes) -> None:
+    """Long commands and input, for a shell on this machine (a fifo is written as it is)."""
+
+    def put() -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A fifo is opened read-write (never waits for a reader), as the sandbox's file channel does.
+        flags = os.O_RDWR if target.is_fifo() else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        fd = os.open(target, flags | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    await asyncio.to_thread(put)

@@ -14,9 +14,24 @@ from core.config import DEFAULT_IMAGE
 
 log = logging.getLogger(__name__)
 
-# What an agent needs beyond a POSIX shell: bash for the persistent shell, python3 and git for
-# everyday tasks, procps to see processes. coreutils (base64, md5sum) come with minbase.
-BASE_PACKAGES = ("bash", "python3", "git", "procps", "ca-certificates", "patch")
+# What an agent needs beyond a POSIX shell: bash for the persistent shell; python3 with pip, venv
+# and pytest, git, ripgrep and curl for everyday tasks (a model reaches for them first: without
+# pytest one looped on `pip install pytest` with the network off); procps to see processes.
+# coreutils (base64, md5sum) come with minbase. core.config.DEFAULT_IMAGE_TOOLS says this to the
+# model; tests/sandbox/test_image.py checks the image has each.
+BASE_PACKAGES = (
+    "bash",
+    "python3",
+    "python3-pip",
+    "python3-venv",
+    "python3-pytest",
+    "git",
+    "ripgrep",
+    "curl",
+    "procps",
+    "ca-certificates",
+    "patch",
+)
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 

@@ -63,8 +63,9 @@ class MarkerReader:
                     return status
                 self._flush(sink, start)
             else:
-                # Hold back just enough bytes to recognise a marker split across two chunks.
-                self._flush(sink, len(self._pending) - (len(prefix) - 1))
+                # Hold back only what may be the start of a marker split across two chunks: output
+                # is passed on as it comes (a call that returns early shows all of it so far).
+                self._flush(sink, len(self._pending) - _marker_start(self._pending, prefix))
             chunk = await self._receive()
             if not chunk:
                 self._flush(sink, len(self._pending))
@@ -79,3 +80,13 @@ class MarkerReader:
     def reset(self) -> None:
         """Forget buffered output (the shell it came from is gone)."""
         self._pending.clear()
+
+
+def _marker_start(pending: bytearray, prefix: bytes) -> int:
+    """How many bytes at the end of `pending` may begin `prefix` (which starts with a newline)."""
+    at = pending.find(b"\n", max(0, len(pending) - (len(prefix) - 1)))
+    while at != -1:
+        if prefix.startswith(pending[at:]):
+            return len(pending) - at
+        at = pending.find(b"\n", at + 1)
+    return 0

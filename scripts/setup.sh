@@ -6,7 +6,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-SIDEHAND_IMAGE="${SIDEHAND_SANDBOX_IMAGE:-sidehand/base:bookworm}"
+SIDEHAND_IMAGE="${SIDEHAND_SANDBOX_IMAGE:-sidehand/base:bookworm-2}"
 VENV="${SIDEHAND_VENV:-$here/.venv}"
 
 # 1. Python environment, from the lock file (uv is a wheel on PyPI with its binary inside).

@@ -36,6 +36,7 @@ EXIT_CODES = {
     "error": 1,
     "stuck": 5,
     "interrupted": 143,  # SIGTERM's conventional status
+    "empty_reply": 7,  # the model replied with nothing, twice in a row
 }
 
 

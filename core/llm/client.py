@@ -19,7 +19,7 @@ from typing import Any
 
 from core.errors import LLMError, LLMServerError
 from core.llm.errors import ErrorTranslator
-from core.llm.loader import LiteLLM, context_window, load_litellm
+from core.llm.loader import LiteLLM, context_window, load_litellm, model_supports_tools
 from core.llm.routes import Endpoint, RouteName, choose_route, make_route
 from core.messages import ChatMessage, LLMReply, ToolCall, ToolSpec, Usage
 from core.protocols import TextSink
@@ -45,7 +45,10 @@ class LiteLLMClient:
         route: RouteName | None = None,
         retry_delay: float = 1.0,
         max_retry_delay: float = 30.0,
+        prices: tuple[float, float] | None = None,
     ) -> None:
+        """`extra`: more request parameters (top_p, seed, ...); `prices`: USD per million prompt
+        and completion tokens (else litellm's price map)."""
         self.model = model
         api_base = api_base.rstrip("/") if api_base else None
         self.route: RouteName = route or choose_route(model, api_base)
@@ -60,6 +63,7 @@ class LiteLLMClient:
         self._route = make_route(self.route, Endpoint(model, api_base, api_key, timeout, params), redact)
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sidehand-llm")
         self._priced = True  # until litellm says it has no price for the model
+        self._prices = prices
         self._window: int | None = None  # the model's context window (litellm's map), once looked up
         self._window_looked_up = False
         self._closed = False
@@ -94,6 +98,16 @@ class LiteLLMClient:
                 attempt += 1
                 logger.warning("%s; retry %d/%d in %.1f s", exc, attempt, self.max_retries, delay)
                 await asyncio.sleep(delay)
+
+    async def supports_tools(self) -> bool | None:
+        def ask() -> bool | None:
+            try:
+                return model_supports_tools(load_litellm(), self.model)
+            except Exception as exc:  # litellm failed to load: the first call will say so
+                logger.debug("no model information for %s: %s", self.model, exc)
+                return None
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, ask)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -158,7 +172,10 @@ class LiteLLMClient:
         return self._window
 
     def _cost(self, lib: LiteLLM, prompt_tokens: int, completion_tokens: int) -> float:
-        """litellm's price for the model from its local price map; 0.0 for models it does not know."""
+        """The configured prices, else litellm's price for the model from its local price map; 0.0
+        for models it does not know."""
+        if self._prices is not None:
+            return (prompt_tokens * self._prices[0] + completion_tokens * self._prices[1]) / 1e6
         if not self._priced:
             return 0.0
         try:

@@ -17,6 +17,7 @@ from core.errors import (
     LLMRateLimitError,
     LLMServerError,
     LLMTimeoutError,
+    LLMToolsUnsupportedError,
 )
 from core.llm.loader import LiteLLM
 from core.llm.wire import ServerReplyError
@@ -25,6 +26,14 @@ from core.redaction import Redactor
 # litellm's messages start with class names ("litellm.InternalServerError: InternalServerError:
 # OpenAIException - ..."); ours already say what kind of failure it is.
 _LITELLM_PREFIXES = re.compile(r"^(?:\s*(?:litellm\.)?\w+(?:Error|Exception)(?::| -)\s*)+")
+
+# How servers say they take no tools: llama.cpp ("tools param requires --jinja flag"), Ollama
+# ("... does not support tools"), vLLM ("auto" tool choice requires --enable-auto-tool-choice).
+_NO_TOOLS = re.compile(
+    r"tools? param requires|does not support (?:tools|tool|function)|tool[_ ]choice requires"
+    r"|(?:tools|tool calling|function calling)[\w ]*(?:is|are) not supported",
+    re.I,
+)
 
 # How litellm and the provider SDKs say that no key was configured.
 _MISSING_KEY = re.compile(
@@ -39,6 +48,7 @@ ADVICE: dict[type[LLMError], str] = {
     LLMAuthError: "Check the API key (api_key / SIDEHAND_API_KEY) and its access to this model.",
     LLMContextWindowError: "The prompt is too long for this model; lower prompt_token_budget.",
     LLMBadRequestError: "The server rejected the request; check the model name and settings.",
+    LLMToolsUnsupportedError: 'Set tool_calls = "text" for this model to describe the tools in the prompt.',
     LLMError: "See the message above.",
 }
 
@@ -69,6 +79,8 @@ class ErrorTranslator:
             return self.error(LLMConnectionError, "cannot reach the model server", transport)
         if isinstance(exc, ServerReplyError):
             exc = self._litellm_exception(lib, exc)
+        if _NO_TOOLS.search(str(exc)):  # not worth a retry: the next request would carry tools too
+            return self.error(LLMToolsUnsupportedError, "the server takes no tools in a request", exc)
         return self._from_litellm(lib, exc)
 
     def _litellm_exception(self, lib: LiteLLM, exc: ServerReplyError) -> Exception:

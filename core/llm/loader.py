@@ -77,6 +77,17 @@ def _import() -> LiteLLM:
     )
 
 
+def model_supports_tools(lib: LiteLLM, model: str) -> bool | None:
+    """Whether litellm's model information says `model` takes tools natively (None: litellm does
+    not know the model, as for most local servers' names)."""
+    try:
+        info = lib.module.get_model_info(model)
+    except Exception:  # litellm raises for a model it has no entry for
+        return None
+    known = info.get("supports_function_calling") if isinstance(info, dict) else None
+    return None if known is None else bool(known)
+
+
 def context_window(lib: LiteLLM, model: str) -> int | None:
     """The model's input window in tokens, from litellm's local model map; None for a model it
     does not know (a local server's: the `context_window` setting says it then)."""

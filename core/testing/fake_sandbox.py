@@ -5,13 +5,15 @@ handler, so core tests run in milliseconds."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from core.changes import md5
+from core.errors import CommandRunningError, FileTooLargeError
 from core.host_watch import HostFile, HostWatch
 from core.output import OutputFile
-from core.protocols import WORKDIR, CommandResult, PathKind
+from core.protocols import WORKDIR, CommandResult, PathKind, RunningCommand, Wait
 
 CommandHandler = Callable[[str], Awaitable[CommandResult] | CommandResult]
 
@@ -63,34 +65,80 @@ class InMemorySandbox:
         self.closed = False
         self.closed_event = asyncio.Event()
         self.running = asyncio.Event()  # set while a long command (`sleep ...`) runs
+        self.inputs: list[bytes] = []  # what send_input was given
         self._interrupted = asyncio.Event()
+        self._long: asyncio.Task[CommandResult] | None = None  # a `sleep` command still running
+        self._long_command = ""
+        self._long_started = 0.0
 
     async def run(
-        self, command: str, *, timeout: float | None = None, output_file: OutputFile | None = None
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        output_file: OutputFile | None = None,
+        wait: Wait | None = None,
     ) -> CommandResult:
+        if (running := self.running_command()) is not None:
+            raise CommandRunningError("a command is running", running.command, running.elapsed)
         self.commands.append(command)
         if command.startswith("sleep "):  # a long command that only interrupt() or the timeout ends
             self._interrupted.clear()
             self.running.set()
-            try:
-                await asyncio.wait_for(self._interrupted.wait(), timeout)
-            except TimeoutError:
-                return CommandResult("", None, timed_out=True)
-            finally:
-                self.running.clear()
-            return CommandResult("", None, interrupted=True)
+            self._long_command, self._long_started = command, time.monotonic()
+            self._long = asyncio.ensure_future(self._sleep(timeout))
+            return await self._await_long(wait)
         if self.handler is None:
             return CommandResult(f"ran: {command}\n", 0)
         result = self.handler(command)
         return await result if not isinstance(result, CommandResult) else result
 
+    async def _sleep(self, timeout: float | None) -> CommandResult:
+        try:
+            await asyncio.wait_for(self._interrupted.wait(), timeout)
+        except TimeoutError:
+            return CommandResult("", None, timed_out=True)
+        finally:
+            self.running.clear()
+        return CommandResult("", None, interrupted=True)
+
+    async def _await_long(self, wait: Wait | None) -> CommandResult:
+        assert self._long is not None
+        limit = None if wait is None else min(x for x in (wait.at_most, wait.quiet, 3600.0) if x is not None)
+        done, _ = await asyncio.wait({self._long}, timeout=limit)
+        if not done:
+            return CommandResult("", None, running=True, elapsed=time.monotonic() - self._long_started)
+        result, self._long = self._long.result(), None
+        return result
+
+    def running_command(self) -> RunningCommand | None:
+        if self._long is None or self._long.done():
+            return None
+        return RunningCommand(self._long_command, time.monotonic() - self._long_started)
+
+    async def wait_for_command(
+        self, *, wait: Wait | None = None, output_file: OutputFile | None = None
+    ) -> CommandResult:
+        if self._long is None:
+            raise CommandRunningError("no command is running")
+        return await self._await_long(wait)
+
+    async def send_input(self, data: bytes) -> None:
+        if self.running_command() is None:
+            raise CommandRunningError("no command is running")
+        self.inputs.append(data)
+
     async def interrupt(self) -> None:
         self.interrupts += 1
         self._interrupted.set()
+        if self._long is not None:
+            await asyncio.wait({self._long})
 
-    async def read_file(self, path: str) -> bytes:
+    async def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
         path = _abs(path)
         if path in self.files:
+            if max_bytes is not None and len(self.files[path]) > max_bytes:
+                raise FileTooLargeError(path, len(self.files[path]), max_bytes)
             return self.files[path]
         if self._is_dir(path):
             raise IsADirectoryError(21, "Is a directory", path)
@@ -117,14 +165,17 @@ class InMemorySandbox:
             return "file"
         return "dir" if self._is_dir(path) else None
 
-    async def list_dir(self, path: str, max_depth: int = 2) -> list[str]:
+    async def list_dir(self, path: str, max_depth: int = 2, *, hidden: bool = False) -> list[str]:
         root = _abs(path).rstrip("/") + "/"
         entries: set[str] = set()
         for name in self.files:
             if not name.startswith(root):
                 continue
             parts = name[len(root) :].split("/")
-            if any(p.startswith(".") for p in parts):
+            dot = next((i for i, p in enumerate(parts) if p.startswith(".")), None)
+            if dot is not None:
+                if hidden and dot < max_depth:  # listed, not descended into
+                    entries.add("/".join(parts[: dot + 1]) + ("/" if dot + 1 < len(parts) else ""))
                 continue
             for depth in range(1, min(len(parts), max_depth) + 1):
                 is_dir = depth < len(parts)

@@ -25,10 +25,18 @@ def reply(text: str | None = None, *calls: ToolCall, cost: float = 0.0) -> LLMRe
 
 
 class ScriptedLLM:
-    def __init__(self, replies: Sequence[LLMReply | LLMError], model: str = "scripted") -> None:
+    def __init__(
+        self,
+        replies: Sequence[LLMReply | LLMError],
+        model: str = "scripted",
+        *,
+        native_tools: bool | None = None,
+    ) -> None:
         self.model = model
         self.replies = list(replies)
+        self.native_tools = native_tools  # what supports_tools answers (litellm's model information)
         self.requests: list[list[ChatMessage]] = []
+        self.tools_sent: list[list[ToolSpec]] = []
         self.closed = False
         self.gate: asyncio.Event | None = None  # when set, each call waits for it (to hold a reply open)
 
@@ -36,6 +44,7 @@ class ScriptedLLM:
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *, on_text: TextSink | None = None
     ) -> LLMReply:
         self.requests.append(list(messages))
+        self.tools_sent.append(list(tools))
         if self.gate is not None:
             await self.gate.wait()
         if not self.replies:
@@ -47,6 +56,9 @@ class ScriptedLLM:
             for word in item.text.split(" "):
                 on_text(word + " ")
         return item
+
+    async def supports_tools(self) -> bool | None:
+        return self.native_tools
 
     async def aclose(self) -> None:
         self.closed = True

@@ -109,6 +109,9 @@ class Script(_Data):
 
     turns: tuple[Turn, ...] = ()
     repeat: bool = False
+    # Answer every request that carries `tools` with this error, without playing a turn (as
+    # llama.cpp's server does without --jinja: HTTP 500 "tools param requires --jinja flag").
+    refuse_tools: ScriptedError | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -279,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "the body is not a JSON object", "type": "invalid"}})
             return
         model = str(body.get("model", ""))
+        if body.get("tools") and (refusal := owner._tools_refusal(model)) is not None:
+            self._send_bytes(refusal.status, refusal.body_bytes(), "application/json", refusal.headers)
+            return
         turn, serial = owner._next_turn(model)
         if turn.hold:
             owner._hold()
@@ -458,6 +464,10 @@ class ScriptedLLMServer:
                 self._state.wait(min(left, 0.05))
 
     # -- called from handler threads -------------------------------------------------------------
+
+    def _tools_refusal(self, model: str) -> ScriptedError | None:
+        with self._state:
+            return self._scripts.get(model, self._default).refuse_tools
 
     def _next_turn(self, model: str) -> tuple[Turn, int]:
         with self._state:

@@ -9,10 +9,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.config import Settings
 from core.events import PlanEntry, ToolCallEvent, ToolResultEvent
 from core.messages import ToolCall, ToolSpec
 from core.output import OutputBudget
 from core.protocols import Sandbox
+from core.tool_calls import decode_object, normalize
 
 
 class Params(BaseModel):
@@ -38,9 +40,12 @@ class ToolContext:
     sandbox: Sandbox
     outputs: OutputBudget  # where (and how much of) a command's full output is kept when it is cut
     call_id: str
-    command_timeout: float
+    command_timeout: float  # seconds a command may run before it is killed
     # per-path contents before each edit, for the editor's undo_edit (lives as long as the session)
     edit_history: dict[str, list[bytes | None]] = field(default_factory=dict)
+    # a call returns once its command printed nothing for this long (the command runs on); None:
+    # a call waits for its command to end (or be killed at command_timeout)
+    quiet_timeout: float | None = 10.0
 
 
 def result_event(action: ToolCallEvent, obs: Observation) -> ToolResultEvent:
@@ -66,7 +71,12 @@ class Tool:
 
     def spec(self) -> ToolSpec:
         """What the model is told of the tool."""
-        return _class_spec(type(self))
+        return tool_spec(type(self), self.description)
+
+    def spec_for(self, settings: Settings) -> ToolSpec:
+        """What the model is told of the tool under these settings (a tool whose description
+        states a setting says it here)."""
+        return self.spec()
 
     def title(self, params: Params) -> str:
         """A one-line label for the action, shown in the editor and the terminal."""
@@ -76,25 +86,21 @@ class Tool:
         raise NotImplementedError
 
 
-_SPECS: dict[str, ToolSpec] = {}
+_SPECS: dict[tuple[str, str], ToolSpec] = {}
 
 
-def _class_spec(cls: type[Tool]) -> ToolSpec:
-    """A built-in tool's spec, made once per class (building the JSON schema takes milliseconds,
-    and every session asks). Nested models are inlined: some servers' grammars cannot follow
-    `$ref`."""
-    key = f"{cls.__module__}.{cls.__qualname__}"
+def tool_spec(cls: type[Tool], description: str) -> ToolSpec:
+    """A built-in tool's spec, made once per class and description (building the JSON schema
+    takes milliseconds, and every session asks). Nested models are inlined: some servers'
+    grammars cannot follow `$ref`."""
+    key = (f"{cls.__module__}.{cls.__qualname__}", description)
     if (known := _SPECS.get(key)) is None:
-        known = _SPECS[key] = _make_spec(cls)
+        schema = cls.params.model_json_schema()
+        definitions = schema.pop("$defs", {})
+        schema = _inline(schema, definitions)
+        schema.pop("title", None)
+        known = _SPECS[key] = ToolSpec(name=cls.name, description=description, parameters=schema)
     return known
-
-
-def _make_spec(cls: type[Tool]) -> ToolSpec:
-    schema = cls.params.model_json_schema()
-    definitions = schema.pop("$defs", {})
-    schema = _inline(schema, definitions)
-    schema.pop("title", None)
-    return ToolSpec(name=cls.name, description=cls.description, parameters=schema)
 
 
 def _inline(node: Any, definitions: dict[str, Any]) -> Any:
@@ -108,27 +114,53 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+def _single_text_argument(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params] | None:
+    """A tool with one required text argument, given that text instead of a JSON object (a small
+    model wrote `{"name": "think", "arguments": "I should ..."}`): the text is that argument. Not
+    for text that was meant as JSON (broken JSON is reported, never run as a command)."""
+    if call.arguments.lstrip().startswith(("{", "[")):
+        return None
+    name, _ = normalize(call.name, {}, tools)
+    tool = tools.get(name)
+    if tool is None:
+        return None
+    required = [k for k, f in tool.params.model_fields.items() if f.is_required()]
+    if len(required) != 1 or tool.params.model_fields[required[0]].annotation is not str:
+        return None
+    try:
+        return tool, tool.params.model_validate({required[0]: call.arguments})
+    except ValidationError:
+        return None
+
+
 class ToolCallError(Exception):
     """The model's tool call cannot be run; the message goes back to the model as an observation."""
 
 
 def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
-    tool = tools.get(call.name)
-    if tool is None:
-        raise ToolCallError(f"Unknown tool {call.name!r}. Available tools: {', '.join(sorted(tools))}.")
+    """The tool and its validated parameters, after forgiving what models commonly get wrong
+    (core.tool_calls); ToolCallError says what is still wrong, for the model."""
     try:
-        raw: Any = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError as exc:
+        raw: Any = decode_object(call.arguments or "{}")
+    except ValueError as exc:
+        if (single := _single_text_argument(call, tools)) is not None:
+            return single
+        where = f" at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise ToolCallError(
-            f"The arguments of tool {call.name!r} are not valid JSON ({exc.msg} at position {exc.pos}). "
+            f"The arguments of tool {call.name!r} are not valid JSON ({detail}{where}). "
             "Send the arguments as one JSON object."
         ) from exc
     if not isinstance(raw, dict):
         raise ToolCallError(
             f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}."
         )
+    name, arguments = normalize(call.name, raw, tools)
+    tool = tools.get(name)
+    if tool is None:
+        raise ToolCallError(f"Unknown tool {call.name!r}. Available tools: {', '.join(sorted(tools))}.")
     try:
-        return tool, tool.params.model_validate(raw)
+        return tool, tool.params.model_validate(arguments)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -138,4 +170,4 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
                 if err["type"] == "missing"
                 else f"{where}: {err['msg']}"
             )
-        raise ToolCallError(f"Invalid arguments for tool {call.name!r}: {'; '.join(problems)}.") from exc
+        raise ToolCallError(f"Invalid arguments for tool {name!r}: {'; '.join(problems)}.") from exc

@@ -43,7 +43,7 @@ async def test_view_range(sandbox: InMemorySandbox, tmp_path: Path) -> None:
     assert "     2\t    return 1\n     3\t\n" in obs.output
     assert "def f" not in obs.output
     bad = await edit(sandbox, tmp_path, command="view", path="/workspace/app.py", view_range=[0, 3])
-    assert bad.error and "[1, 6]" in bad.output
+    assert bad.error and "[1, 5]" in bad.output  # 5 lines: the final newline ends line 5
 
 
 async def test_view_directory_lists_two_levels(sandbox: InMemorySandbox, tmp_path: Path) -> None:
@@ -52,9 +52,11 @@ async def test_view_directory_lists_two_levels(sandbox: InMemorySandbox, tmp_pat
     assert "/workspace/app.py" in obs.output and "/workspace/pkg/mod.py" in obs.output
 
 
-async def test_relative_path_is_refused_with_a_suggestion(sandbox: InMemorySandbox, tmp_path: Path) -> None:
+async def test_a_relative_path_is_taken_from_the_workspace(sandbox: InMemorySandbox, tmp_path: Path) -> None:
     obs = await edit(sandbox, tmp_path, command="view", path="app.py")
-    assert obs.error and "not an absolute path" in obs.output and "/workspace/app.py" in obs.output
+    assert not obs.error and "`cat -n` on /workspace/app.py:" in obs.output
+    hidden = await edit(sandbox, tmp_path, command="create", path=".github/x.yml", file_text="on: push\n")
+    assert hidden.output == "File created successfully at: /workspace/.github/x.yml"  # not github/x.yml
 
 
 async def test_missing_path(sandbox: InMemorySandbox, tmp_path: Path) -> None:
@@ -93,10 +95,15 @@ async def test_str_replace_no_match(sandbox: InMemorySandbox, tmp_path: Path) ->
         sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="return 3", new_str="x"
     )
     assert obs.error
-    assert (
-        obs.output
-        == "No replacement was performed, old_str `return 3` did not appear verbatim in /workspace/app.py."
+    assert obs.output.startswith(
+        "No replacement was performed, old_str `return 3` did not appear verbatim in /workspace/app.py."
     )
+    assert "The most similar text is at lines 2-2:\n     2\t    return 1\n" in obs.output
+    unlike = await edit(
+        sandbox, tmp_path, command="str_replace", path="/workspace/app.py", old_str="-1", new_str="5"
+    )
+    # nothing alike, and the file is small: it is shown (the model would have to view it next)
+    assert "Here is the whole file:\n     1\tdef f():\n     2\t    return 1\n" in unlike.output
 
 
 async def test_str_replace_multiple_matches_names_lines(sandbox: InMemorySandbox, tmp_path: Path) -> None:
@@ -117,7 +124,7 @@ async def test_insert_and_bounds(sandbox: InMemorySandbox, tmp_path: Path) -> No
     bad = await edit(
         sandbox, tmp_path, command="insert", path="/workspace/pkg/mod.py", insert_line=99, new_str="x"
     )
-    assert bad.error and "[0, 3]" in bad.output
+    assert bad.error and "[0, 2]" in bad.output
 
 
 async def test_undo_edit_restores_previous_content(sandbox: InMemorySandbox, tmp_path: Path) -> None:
@@ -155,6 +162,8 @@ async def test_missing_required_parameter(sandbox: InMemorySandbox, tmp_path: Pa
 
 
 async def test_binary_file_is_refused_clearly(tmp_path: Path) -> None:
-    sandbox = InMemorySandbox({"blob.bin": b"\xff\xfe\x00\x01"})
+    sandbox = InMemorySandbox({"blob.bin": b"\xff\xfe\x00\x01", "latin.txt": b"caf\xe9\n"})
     obs = await edit(sandbox, tmp_path, command="view", path="/workspace/blob.bin")
-    assert obs.error and "not UTF-8 text" in obs.output
+    assert obs.error and "NUL bytes" in obs.output and "use bash" in obs.output.lower()
+    latin = await edit(sandbox, tmp_path, command="view", path="/workspace/latin.txt")
+    assert latin.error and "not UTF-8 text" in latin.output

@@ -26,7 +26,11 @@ def test_large_output_keeps_head_and_tail_and_full_file(tmp_path: Path) -> None:
     assert c.truncated
     assert text.startswith("line 0\n")
     assert text.rstrip().endswith("line 9999")
-    assert "bytes truncated" in text and str(tmp_path / "out.txt") in text
+    assert "bytes truncated" in text
+    assert (
+        str(tmp_path) not in text
+    )  # where the whole is, the caller says (a host path means nothing to a model)
+    assert c.full_path == tmp_path / "out.txt"
     assert len(text) < 300
     assert (tmp_path / "out.txt").read_bytes() == data
 
@@ -83,11 +87,27 @@ def test_the_session_budget_runs_out_and_then_nothing_is_saved(tmp_path: Path) -
     assert budget.file_for("c3") is None
     c = OutputCollector(100, None)
     c.feed(b"z" * 5000)
-    assert "the full output was not kept" in c.text()
+    assert "4900 bytes truncated" in c.text() and c.full_path is None
     assert (
         OutputBudget(tmp_path / "outputs", 1000, 1500).used
         == (tmp_path / "outputs" / "c1.txt").stat().st_size
     )
+
+
+def test_output_after_a_call_returned_goes_to_the_next_calls_file(tmp_path: Path) -> None:
+    """A command that runs on across calls: its later output is kept beside the first call's file,
+    or in the next call's own file when it comes before anything was written."""
+    first = OutputCollector(100, OutputFile(tmp_path / "c1.txt", BIG))
+    follow = first.follow_on()
+    assert follow is not None and follow.path == tmp_path / "c1+1.txt"
+    later = OutputCollector(100, follow)
+    assert later.follow_on() == OutputFile(tmp_path / "c1+2.txt", BIG)
+    later.retarget(OutputFile(tmp_path / "c2.txt", BIG))  # nothing written yet: the call's own file
+    later.feed(b"y" * 500)
+    later.retarget(OutputFile(tmp_path / "c3.txt", BIG))  # too late: its file is open
+    later.close()
+    assert later.full_path == tmp_path / "c2.txt" and (tmp_path / "c2.txt").read_bytes() == b"y" * 500
+    assert OutputCollector(100, None).follow_on() is None
 
 
 def test_secrets_never_reach_the_saved_output(tmp_path: Path) -> None:

@@ -157,6 +157,8 @@ async def test_failing_and_timed_out_commands(
                 Turn.call("bash", {"command": "cd /tmp && ls /nonexistent"}),
                 Turn.call("bash", {"command": "sleep 30", "timeout": 1}),
                 Turn.call("bash", {"command": "pwd"}),
+                Turn.call("bash", {"command": "C-c"}),
+                Turn.call("bash", {"command": "pwd"}),
                 Turn.say("done"),
             )
         )
@@ -164,10 +166,36 @@ async def test_failing_and_timed_out_commands(
     session = await manager.create(workspace)
     end = await session.prompt("try things")
     assert end.stop_reason == "end_turn"
-    failing, timed_out, pwd = results(session.store.events(session.id))
+    failing, waited, refused, stopped, pwd = results(session.store.events(session.id))
     assert failing.error and failing.exit_code == 2 and "No such file" in failing.output
-    assert timed_out.timed_out and "timed out after 1s" in timed_out.output
-    assert pwd.output.startswith("/tmp")  # the shell survived the timeout, cwd kept
+    # the model's timeout: the call returns after 1 s, the command runs on
+    assert not waited.timed_out and "The command is still running (1 s so far)" in waited.output
+    assert refused.error and "Not run: the previous command (`sleep 30`) is still running" in refused.output
+    assert "was interrupted (Ctrl-C)" in stopped.output
+    assert pwd.output.startswith("/tmp")  # the shell survived the interrupt, cwd kept
+
+
+async def test_the_hard_limit_kills_a_command(
+    server: ScriptedLLMServer, tmp_path: Path, workspace: Path
+) -> None:
+    server.set_script(
+        Script(
+            turns=(
+                Turn.call("bash", {"command": "cd /tmp; sleep 30", "timeout": 20}),
+                Turn.call("bash", {"command": "pwd"}),
+                Turn.say("done"),
+            )
+        )
+    )
+    manager = build_manager(settings_for(server, tmp_path, command_timeout=1))
+    try:
+        session = await manager.create(workspace)
+        await session.prompt("try")
+        timed_out, pwd = results(session.store.events(session.id))
+        assert timed_out.timed_out and "timed out after 1 s (the limit for a command)" in timed_out.output
+        assert pwd.output.startswith("/tmp")
+    finally:
+        await manager.aclose()
 
 
 async def test_cancel_in_the_middle_of_a_long_command(

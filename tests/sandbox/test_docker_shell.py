@@ -10,6 +10,7 @@ import pytest
 
 from core.errors import SandboxError
 from core.output import OutputFile
+from core.protocols import Wait
 from sandbox.docker_sandbox import DockerSandbox
 from tests.sandbox.conftest import OUTPUT_LIMIT
 from tests.support.waits import wait_for_path
@@ -52,10 +53,23 @@ async def test_quotes_heredocs_and_output_without_a_final_newline(sandbox: Docke
     assert (await sandbox.run("printf 'no newline'")).output == "no newline"
 
 
-async def test_commands_get_eof_on_stdin(sandbox: DockerSandbox) -> None:
-    result = await sandbox.run('read answer; echo "status $?"; cat; echo done', timeout=10)
-    assert result.output == "status 1\ndone\n"
-    assert not result.timed_out
+async def test_a_command_waiting_for_input_gets_it(sandbox: DockerSandbox) -> None:
+    """Its stdin is a pipe: a prompt waits (the call returns with the prompt), input answers it,
+    and no later request is ever read as input."""
+    asked = await sandbox.run(
+        'printf "name? "; read name; echo "hello $name"; read more; echo "then $more"',
+        timeout=30,
+        wait=Wait(quiet=0.5),
+    )
+    assert (asked.output, asked.running, asked.exit_code) == ("name? ", True, None)
+    await sandbox.send_input(b"Ada\n")
+    mid = await sandbox.wait_for_command(wait=Wait(quiet=0.5))
+    # (a newline at the end may be the start of the end marker: it comes with what follows)
+    assert (mid.output, mid.running) == ("hello Ada", True)
+    await sandbox.send_input(b"tea\n")
+    done = await sandbox.wait_for_command(wait=Wait(quiet=5))
+    assert (done.output, done.running, done.exit_code) == ("\nthen tea\n", False, 0)
+    assert (await sandbox.run("echo next; cat </dev/null")).output == "next\n"
 
 
 async def test_a_command_that_times_out_is_killed_and_the_shell_survives(sandbox: DockerSandbox) -> None:

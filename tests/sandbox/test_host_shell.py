@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import CommandRunningError, SandboxError
+from core.protocols import MAX_INPUT_BYTES, Wait
 from sandbox.host_shell import HostShell
 
 
@@ -59,11 +61,32 @@ async def test_interrupt_and_exit(shell: HostShell, tmp_path: Path) -> None:
     assert (await shell.run("echo again")).output == "again\n"
 
 
-async def test_a_cancelled_run_does_not_leak_into_the_next(shell: HostShell, tmp_path: Path) -> None:
+async def test_a_cancelled_call_leaves_its_command_running_until_interrupted(
+    shell: HostShell, tmp_path: Path
+) -> None:
     running = asyncio.create_task(shell.run("echo early; touch started; sleep 30; echo late"))
     await wait_for_file(tmp_path / "started")
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+    with pytest.raises(CommandRunningError):  # the caller gave up waiting, not the command
+        await shell.run("echo next")
+    await shell.interrupt()
     result = await shell.run("echo next")
     assert result.output == "next\n"
+    assert result.previous is not None  # what the abandoned command printed is not lost
+    assert (result.previous.output, result.previous.interrupted) == ("early\n", True)
+
+
+async def test_input_a_command_does_not_read_is_bounded(shell: HostShell) -> None:
+    """Input waits in the command's pipe; past what the pipe holds, more is refused (never a
+    write that blocks)."""
+    assert (await shell.run("sleep 30", wait=Wait(quiet=0.2))).running
+    for _ in range(8):
+        await shell.send_input(b"x" * MAX_INPUT_BYTES)
+    with pytest.raises(SandboxError, match="the most it takes"):
+        await shell.send_input(b"y\n")
+    with pytest.raises(ValueError, match="at a time"):
+        await shell.send_input(b"z" * (MAX_INPUT_BYTES + 1))
+    await shell.interrupt()
+    assert (await shell.run("echo next")).output == "next\n"

@@ -19,6 +19,15 @@ async def wait_for_path(sandbox: Sandbox, path: str, timeout: float = 10) -> Non
             await asyncio.sleep(0.01)
 
 
+async def wait_for_command_end(sandbox: Sandbox, timeout: float = 10) -> None:
+    """Until the command a call left running in the sandbox has ended (its end not yet reported)."""
+    async with asyncio.timeout(timeout):
+        for _ in itertools.count():
+            if sandbox.running_command() is None:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
     """Until `check()` holds: for what another thread (a file watcher) makes true, bounded in time."""
     async with asyncio.timeout(timeout):
