@@ -151,6 +151,12 @@ class Sandbox(Protocol):
         to collect as a change): for a note to the model."""
         ...
 
+    def take_refilled(self) -> bool:
+        """True once after the sandbox lost its workspace files (a restart emptied its in-memory
+        /workspace) and was filled from the host again: `copied` is the host's files now, and
+        the session puts its change set back."""
+        ...
+
     async def follow_host(self, files: Mapping[str, HostFile], expect: Mapping[str, str | None]) -> set[str]:
         """The host's files changed: each of `files` whose sandbox copy still has the md5
         `expect[path]` (None: no file) takes the host's content, and counts as copied from now on;

@@ -57,6 +57,8 @@ class SessionFiles:
             return await self._record_unlocked(sandbox, reason)
 
     async def _record_unlocked(self, sandbox: Sandbox, reason: str) -> WorkspaceDelta | None:
+        if sandbox.take_refilled():  # its files are the host's again: the agent's go back in
+            await self.restore(sandbox)
         changed = await sandbox.collect_changes()
         if not changed:
             return None

@@ -82,6 +82,7 @@ class DockerSandbox:
         self._scan_next = False
         self._closed = False
         self._restarted_unsaid = False  # restarted at its process limit; the next command says so
+        self._refilled = False  # its tmpfs /workspace was filled from the host again (take_refilled)
         self._recovering: asyncio.Lock = asyncio.Lock()
         self.restarts = 0  # times the sandbox was restarted at its process limit
         self._watchdog: asyncio.Task[None] | None = None
@@ -119,26 +120,11 @@ class DockerSandbox:
         started = time.perf_counter()
         root = workspace.resolve()
         rules = IgnoreRules(root, settings.excludes, gitignore=settings.gitignore, private=settings.private)
-        archive = WorkspaceArchive(
-            root,
-            WORKDIR,
-            settings.uid,
-            settings.gid,
-            rules=rules,
-            max_file_size=settings.max_file_size,
-            extra_dirs=() if settings.tmpfs else (SANDBOX_HOME,),  # a tmpfs copy makes it apart
-        )
+        archive = _archive(root, settings, rules)
 
         async def copy_workspace() -> None:
             with docker_errors("copy the workspace into the sandbox"):
                 await docker.call(docker.api.put_archive, docker.container_id, "/", archive.chunks())
-
-        async def copy_into_tmpfs() -> None:
-            # The engine's archive API writes below a tmpfs, not into it: tar in the container.
-            with docker_errors("make the sandbox's home folder"):
-                home = folders_archive((SANDBOX_HOME,), settings.uid, settings.gid)
-                await docker.call(docker.api.put_archive, docker.container_id, "/", home)
-            await _extract_in_container(docker, archive)
 
         async def start_container() -> None:
             with docker_errors("start the sandbox container"):
@@ -146,7 +132,7 @@ class DockerSandbox:
 
         if settings.tmpfs:  # a tmpfs exists only once the container runs: start, then copy
             await _timed_all(timings, start=start_container())
-            await _timed_all(timings, copy_workspace=copy_into_tmpfs())
+            await _timed_all(timings, copy_workspace=_copy_into_tmpfs(docker, archive, settings))
         else:
             # The copy goes into the container's filesystem, which exists before it runs: both at
             # once (the engine serialises them partly, but it is never slower than one after the other).
@@ -163,18 +149,9 @@ class DockerSandbox:
             await _timed_all(timings, shell=shell.start())
         files.start_soon()
         watch = asyncio.create_task(_start_watch(docker, rules))
-        copied = dict(archive.baseline)
-        left_out = {
-            path: f"over the {_size(settings.max_file_size)} limit ({_size(size)}): not copied into the sandbox"
-            for path, size in archive.skipped
-        }
+        left_out = _left_out(archive, settings)
         try:
-            for sparse in archive.sparse:
-                # Tracked (its md5 known) only within the size limit: hashing reads every hole.
-                track = not settings.max_file_size or sparse.size <= settings.max_file_size
-                digest = await _copy_sparse(files, sparse, track=track)
-                if digest is not None:
-                    copied[sparse.rel] = digest
+            copied = await _copy_sparse_files(files, archive, settings)
         except BaseException:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
@@ -322,7 +299,9 @@ class DockerSandbox:
         """Kill every process in the sandbox by restarting its container (a fork bomb keeps the
         process table full, so nothing inside can do it), then start its shells and its watcher
         again. The files stay: the container's filesystem survives a restart. The change set is
-        in the session's log; the next collect_changes scans, in case a change was not reported."""
+        in the session's log; the next collect_changes scans, in case a change was not reported.
+        A tmpfs /workspace does not survive it: it is filled from the host again, and
+        `take_refilled` tells the session to put its change set back."""
         async with self._recovering:
             if await self._files_ok():
                 return  # another call recovered it meanwhile
@@ -333,9 +312,24 @@ class DockerSandbox:
                 await self._docker.call(self._docker.api.restart, self.container_id, timeout=0)
             await self._shell.reset()
             await self._files.close()
+            if self._settings.tmpfs:
+                await self._refill()
             self._scan_next = True
             self._restarted_unsaid = True
             self._watch = asyncio.create_task(_start_watch(self._docker, self._rules))
+
+    async def _refill(self) -> None:
+        """Fill an emptied tmpfs /workspace from the host, as a new sandbox is filled."""
+        archive = await asyncio.to_thread(_archive, self._workspace.resolve(), self._settings, self._rules)
+        await _copy_into_tmpfs(self._docker, archive, self._settings)
+        copied = await _copy_sparse_files(self._files, archive, self._settings)
+        self._copied, self._known = copied, dict(copied)
+        self._left_out = _left_out(archive, self._settings)
+        self._refilled = True
+
+    def take_refilled(self) -> bool:
+        refilled, self._refilled = self._refilled, False
+        return refilled
 
     async def _files_ok(self) -> bool:
         """The file channel answers and the sandbox has room (another caller recovered it)."""
@@ -575,6 +569,47 @@ async def _start_watch(docker: DockerExec, rules: IgnoreRules) -> WorkspaceWatch
         log.info("no file watcher in the sandbox (%s): changes are found by scanning", exc)
         return None
     return await WorkspaceWatch.start(process)
+
+
+def _archive(root: Path, settings: SandboxSettings, rules: IgnoreRules) -> WorkspaceArchive:
+    return WorkspaceArchive(
+        root,
+        WORKDIR,
+        settings.uid,
+        settings.gid,
+        rules=rules,
+        max_file_size=settings.max_file_size,
+        extra_dirs=() if settings.tmpfs else (SANDBOX_HOME,),  # a tmpfs copy makes it apart
+    )
+
+
+def _left_out(archive: WorkspaceArchive, settings: SandboxSettings) -> dict[str, str]:
+    return {
+        path: f"over the {_size(settings.max_file_size)} limit ({_size(size)}): not copied into the sandbox"
+        for path, size in archive.skipped
+    }
+
+
+async def _copy_into_tmpfs(docker: DockerExec, archive: WorkspaceArchive, settings: SandboxSettings) -> None:
+    """The engine's archive API writes below a tmpfs, not into it: tar in the container."""
+    with docker_errors("make the sandbox's home folder"):
+        home = folders_archive((SANDBOX_HOME,), settings.uid, settings.gid)
+        await docker.call(docker.api.put_archive, docker.container_id, "/", home)
+    await _extract_in_container(docker, archive)
+
+
+async def _copy_sparse_files(
+    files: FileChannel, archive: WorkspaceArchive, settings: SandboxSettings
+) -> dict[str, str]:
+    """Copy the archive's sparse files (after its stream was sent); the md5 of every file copied."""
+    copied = dict(archive.baseline)
+    for sparse in archive.sparse:
+        # Tracked (its md5 known) only within the size limit: hashing reads every hole.
+        track = not settings.max_file_size or sparse.size <= settings.max_file_size
+        digest = await _copy_sparse(files, sparse, track=track)
+        if digest is not None:
+            copied[sparse.rel] = digest
+    return copied
 
 
 async def _extract_in_container(docker: DockerExec, archive: WorkspaceArchive) -> None:

@@ -215,6 +215,9 @@ class InMemorySandbox:
                 self.files[path] = self._known[path] = self.baseline[path] = host.content
         return taken
 
+    def take_refilled(self) -> bool:
+        return False  # its files live as long as it does
+
     async def put_files(self, files: Mapping[str, bytes | None]) -> None:
         for rel, data in files.items():
             path = _abs(rel)

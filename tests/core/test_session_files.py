@@ -158,3 +158,19 @@ async def test_an_idle_sandbox_stops_and_comes_back_with_the_session_s_files(wor
     assert result.output.startswith("[The sandbox was restarted")  # the model is told, once
     assert len(world.sandboxes) == 2
     await manager.aclose()
+
+
+async def test_a_sandbox_filled_from_the_host_again_gets_the_change_set_back(world: World) -> None:
+    world.script([create("new.txt", "agent\n"), reply("done")])
+    manager = world.manager()
+    session = await manager.create(world.workspace)
+    await session.prompt("make new.txt")
+    box = world.sandboxes[-1]
+    # What a restart does to a tmpfs sandbox: its files are the host's again, and it says so once.
+    del box.files["/workspace/new.txt"], box._known["/workspace/new.txt"]
+    refilled = iter([True])
+    box.take_refilled = lambda: next(refilled, False)  # type: ignore[method-assign]
+    await session.files.record()
+    assert box.files["/workspace/new.txt"] == b"agent\n"
+    assert [c.line for c in (await session.changes()).files] == ["A new.txt"]
+    await manager.aclose()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from core.changes import md5
 from core.errors import CommandRunningError, SandboxError
 from core.output import OutputFile
 from core.protocols import MAX_COMMAND_BYTES, Wait
@@ -173,6 +174,31 @@ async def test_a_fork_bomb_restarts_the_sandbox_and_keeps_its_files(small_sandbo
     assert await box.collect_changes() == {"new.txt": b"new\n", "kept.txt": b"before\nmore\n"}
     count = await box.run("ps -e --no-headers | wc -l")
     assert int(count.output) < 20 and box.restarts == 1
+
+
+async def test_a_fork_bomb_in_a_tmpfs_sandbox_never_reads_as_deleting_files(
+    docker_client: Any, workspace: Path
+) -> None:
+    """A restart empties an in-memory /workspace: it is filled from the host again, and the
+    session is told to put its change set back; nothing reads as deleted."""
+    settings = SandboxSettings(pids_limit=64, kill_grace=0.5, tmpfs="64m")
+    box = await DockerSandboxFactory(settings, docker_client=docker_client)(workspace, "tmpfs-bomb")
+    try:
+        await box.run("echo mine > agent.txt && echo changed >> README.md")
+        assert set(await box.collect_changes()) == {"agent.txt", "README.md"}
+        assert not box.take_refilled()
+        await box.run(":(){ :|:& };:")
+        hit = await box.run("sleep 5; echo slept", timeout=30)
+        assert hit.sandbox_restarted and box.restarts == 1
+        assert box.take_refilled() and not box.take_refilled()  # once
+        after = await box.run("cat README.md pkg/mod.py; ls agent.txt 2>&1 | grep -c 'No such'", timeout=30)
+        assert after.output == "# demo\n\nline three\ndef f():\n    return 1\n1\n"  # the host's files
+        assert box.copied["README.md"] == md5(b"# demo\n\nline three\n")
+        assert await box.collect_changes() == {}  # the host's files, as copied: no deletion, no revert
+        await box.put_files({"agent.txt": b"mine\n"})  # what the session's restore does
+        assert (await box.run("cat agent.txt")).output == "mine\n"
+    finally:
+        await box.close()
 
 
 async def test_a_fork_bomb_in_the_foreground_is_stopped_by_ctrl_c(small_sandbox: DockerSandbox) -> None:
