@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -114,21 +114,29 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+def _only_required(name: str, tools: dict[str, Tool], kind: type) -> str | None:
+    """The name of the tool's one required argument, when it has exactly one and it is a `kind`."""
+    tool = tools.get(normalize(name, {}, tools)[0])
+    if tool is None:
+        return None
+    required = [(k, f) for k, f in tool.params.model_fields.items() if f.is_required()]
+    if len(required) != 1 or (get_origin(required[0][1].annotation) or required[0][1].annotation) is not kind:
+        return None
+    return required[0][0]
+
+
 def _single_text_argument(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params] | None:
     """A tool with one required text argument, given that text instead of a JSON object (a small
     model wrote `{"name": "think", "arguments": "I should ..."}`): the text is that argument. Not
     for text that was meant as JSON (broken JSON is reported, never run as a command)."""
     if call.arguments.lstrip().startswith(("{", "[")):
         return None
-    name, _ = normalize(call.name, {}, tools)
-    tool = tools.get(name)
-    if tool is None:
+    field = _only_required(call.name, tools, str)
+    if field is None:
         return None
-    required = [k for k, f in tool.params.model_fields.items() if f.is_required()]
-    if len(required) != 1 or tool.params.model_fields[required[0]].annotation is not str:
-        return None
+    tool = tools[normalize(call.name, {}, tools)[0]]
     try:
-        return tool, tool.params.model_validate({required[0]: call.arguments})
+        return tool, tool.params.model_validate({field: call.arguments})
     except ValidationError:
         return None
 
@@ -151,6 +159,8 @@ def parse_call(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, Params]:
             f"The arguments of tool {call.name!r} are not valid JSON ({detail}{where}). "
             "Send the arguments as one JSON object."
         ) from exc
+    if isinstance(raw, list) and (field := _only_required(call.name, tools, list)) is not None:
+        raw = {field: raw}  # a small model gave the plan tool its list of items, unwrapped
     if not isinstance(raw, dict):
         raise ToolCallError(
             f"The arguments of tool {call.name!r} must be a JSON object, got {type(raw).__name__}."

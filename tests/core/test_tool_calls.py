@@ -13,11 +13,12 @@ from core.tools import ToolCallError, default_tools, parse_call
 from core.tools.bash import BashParams
 from core.tools.basic import FinishParams, ThinkParams
 from core.tools.editor import EditorParams
+from core.tools.plan import PlanParams
 
 TOOLS = default_tools()
 
 
-def parsed(name: str, arguments: dict[str, Any] | str) -> Any:
+def parsed(name: str, arguments: dict[str, Any] | list[Any] | str) -> Any:
     text = arguments if isinstance(arguments, str) else json.dumps(arguments)
     tool, params = parse_call(ToolCall(id="c1", name=name, arguments=text), TOOLS)
     return tool.name, params
@@ -84,6 +85,11 @@ def test_lenient_json() -> None:
         parsed("bash", '{"command": "ls"')
     with pytest.raises(ToolCallError, match="must be a JSON object"):
         parsed("bash", "[1, 2]")
+    # a one-argument tool given that argument's list (a small model's plan call, recorded)
+    items = [{"content": "Rename area in geometry.py", "status": "in_progress", "priority": "medium"}]
+    assert parsed("plan", items)[1] == PlanParams.model_validate({"items": items})
+    with pytest.raises(ToolCallError, match="must be a JSON object"):
+        parsed("editor", [1, 2])  # more than one required argument: no guess
     # a one-argument tool given its text instead of an object; broken JSON is never run
     assert parsed("think", "I should look first")[1] == ThinkParams(thought="I should look first")
     assert parsed("finish", "All done.") == ("finish", FinishParams(message="All done."))
