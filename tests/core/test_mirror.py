@@ -3,7 +3,6 @@ what the user changes reaches the sandbox; what the agent changed is never overw
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import Callable
@@ -83,7 +82,7 @@ async def test_ignored_paths_and_git_internals_are_not_mirrored(world: World) ->
     for path in ("build/out.js", "debug.log", ".git/HEAD", "node_modules/x/i.js"):
         assert f"/workspace/{path}" not in box.files
     (ws / ".gitignore").write_text("build/\n")  # *.log no longer ignored: changes from now on
-    await asyncio.sleep(0.1)
+    await eventually(has(box, ".gitignore", b"build/\n"))  # the new rules are in force
     (ws / "debug.log").write_text("now seen\n")
     await eventually(has(box, "debug.log", b"now seen\n"))
     await session.close()
@@ -160,8 +159,9 @@ async def test_a_name_watchfiles_cannot_decode_is_mirrored_by_comparing_everythi
 async def test_the_mirror_can_be_turned_off(world: World) -> None:
     session = await world.manager(sandbox_mirror=False).create(world.workspace)
     box = await session.sandbox()
+    assert session.host_watch is None  # nothing watches the host
     (world.workspace / "a.txt").write_text("not seen\n")
-    await asyncio.sleep(0.3)
+    await session.files.record()
     assert await box.read_file("a.txt") == b"a\n"
     await session.close()
 

@@ -3,7 +3,6 @@ handed out at once (named after the session that takes one), replaced, removed o
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,13 @@ async def test_a_ready_sandbox_is_reused_refilled_and_follows_the_host(
     try:
         await factory.prewarm(workspace, watch)
         await eventually(lambda: factory.pool.ready == 1, timeout=60)
+        reported: set[str] = set()
+        watch.subscribe(lambda changes: reported.update(changes.files))
         (workspace / "README.md").write_text("saved while it waited\n")
         (workspace / "later.txt").write_text("new\n")
-        await asyncio.sleep(0.2)  # the watch reports within milliseconds
+        # saved before the claim: reported by the watch (the claim waits until the ready sandbox
+        # holds what was reported)
+        await eventually(lambda: {"README.md", "later.txt"} <= reported)
         first = await factory(workspace, "session-one")
         assert isinstance(first, DockerSandbox)
         seen = await first.run("cat README.md later.txt")
