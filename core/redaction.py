@@ -23,10 +23,12 @@ MIN_SECRET = 8  # shorter values (`1`, `true`) are not masked: they would garble
 # them: OPENAI_API_KEY, ANTHROPIC_AUTH_TOKEN, AWS_SECRET_ACCESS_KEY, AZURE_CLIENT_SECRET, HF_TOKEN,
 # GITHUB_TOKEN, ... (litellm alone reads some 300 of them).
 SECRET_ENDINGS = (
-    "_API_KEY", "_APIKEY", "_API_TOKEN", "_AUTH_TOKEN", "_ACCESS_TOKEN", "_TOKEN", "_SECRET",
+    "_API_KEY", "APIKEY", "_API_TOKEN", "_AUTH_TOKEN", "_ACCESS_TOKEN", "_TOKEN", "_SECRET",
     "_SECRET_KEY", "_SECRET_ACCESS_KEY", "_CLIENT_SECRET", "_PASSWORD", "_PASSWD", "_PRIVATE_KEY",
-    "_SESSION_TOKEN", "_KEY",
+    "_SESSION_TOKEN", "_KEY", "_CREDENTIAL", "_CREDENTIALS", "_SECRET_ID",
 )  # fmt: skip
+# ... and inside a name: AWS_BEARER_TOKEN_BEDROCK, AZURE_API_KEY_2.
+SECRET_PARTS = ("_BEARER_TOKEN", "_API_KEY_", "_SECRET_KEY_")
 SECRET_NAMES = frozenset({"API_KEY", "APIKEY", "TOKEN", "PASSWORD", "SECRET", "HF_TOKEN", "GH_TOKEN"})
 NOT_SECRETS = frozenset({"SSH_AUTH_SOCK", "GPG_AGENT_INFO", "TERM_SESSION_ID", "XAUTHORITY"})
 _E = TypeVar("_E", bound=Event)
@@ -35,7 +37,9 @@ FILE_RECORDS = frozenset({"workspace_delta", "apply_started", "apply_finished"})
 
 def is_secret_variable(name: str) -> bool:
     upper = name.upper()
-    return upper not in NOT_SECRETS and (upper in SECRET_NAMES or upper.endswith(SECRET_ENDINGS))
+    if upper in NOT_SECRETS:
+        return False
+    return upper in SECRET_NAMES or upper.endswith(SECRET_ENDINGS) or any(p in upper for p in SECRET_PARTS)
 
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -53,12 +53,26 @@ def test_credential_variables_of_the_environment_are_secrets() -> None:
         "ANTHROPIC_AUTH_TOKEN": "ant-token-0123456789",
         "AWS_SECRET_ACCESS_KEY": "aws/secret+0123456789",
         "GITHUB_TOKEN": "ghp_0123456789abcdef",
+        # names litellm reads that no common ending covers
+        "AWS_BEARER_TOKEN_BEDROCK": "bedrock-bearer-01234",
+        "WATSONX_ZENAPIKEY": "zen-0123456789",
+        "VERTEXAI_CREDENTIALS": '{"private_key": "x"}',
+        "HCP_VAULT_APPROLE_SECRET_ID": "approle-0123456789",
         "SHORT_TOKEN": "1",  # too short to mask without garbling text
         "PATH": "/usr/bin:/bin",
         "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock",
     }
     assert sorted(environment_secrets(environ)) == sorted(
-        ["sk-openai-0123456789", "ant-token-0123456789", "aws/secret+0123456789", "ghp_0123456789abcdef"]
+        [
+            "sk-openai-0123456789",
+            "ant-token-0123456789",
+            "aws/secret+0123456789",
+            "ghp_0123456789abcdef",
+            "bedrock-bearer-01234",
+            "zen-0123456789",
+            '{"private_key": "x"}',
+            "approle-0123456789",
+        ]
     )
 
 
