@@ -135,17 +135,18 @@ class Controller:
             reading = protocol.read(reply, self._call_ids)
             if reading.text:
                 self.emit(AgentMessage(text=reading.text))
-            if reading.notice is not None:
-                self.emit(ReplyNotice(text=reading.notice))
-                continue
             if reading.empty_again:
                 return TurnOutcome("empty_reply", "the model replied with nothing, twice in a row", iteration)
-            if not reading.calls:
+            if reading.notice is not None:  # the reply did nothing: a failed step, to the stuck check
+                self.emit(ReplyNotice(text=reading.notice))
+                calls = [Call("reply", reading.text or "", reading.notice, error=True)]
+            elif reading.calls:
+                finished, calls = await self._run_calls(reading.calls)
+                if finished is not None:
+                    return TurnOutcome("end_turn", finished, iteration)
+                await self.guide.after_step()
+            else:
                 return TurnOutcome("end_turn", reading.text or "", iteration)
-            finished, calls = await self._run_calls(reading.calls)
-            if finished is not None:
-                return TurnOutcome("end_turn", finished, iteration)
-            await self.guide.after_step()
             if (verdict := self.stuck.after_step(calls)) is not None:
                 if verdict.action == "stop":
                     return TurnOutcome("stuck", verdict.text, iteration)

@@ -150,6 +150,15 @@ async def test_an_unreadable_call_is_answered_and_the_turn_goes_on(tmp_path: Pat
     await manager.aclose()
 
 
+async def test_a_model_that_keeps_writing_unreadable_calls_is_stuck(tmp_path: Path) -> None:
+    """Fourteen notices for the same broken reply ran to the step limit with the real model."""
+    manager, session, _, _ = await start(tmp_path, [recorded("text-t0-run-tests-start")] * 30)
+    end = await session.prompt("Run the tests")
+    assert (end.stop_reason, end.iterations) == ("stuck", 4)  # three alike, a nudge, the fourth
+    assert end.message.startswith("the agent is stuck: reply ```json") and "same error" in end.message
+    await manager.aclose()
+
+
 async def test_an_empty_reply_is_nudged_once_then_ends_the_turn(tmp_path: Path) -> None:
     manager, session, _, _ = await start(
         tmp_path,
