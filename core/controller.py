@@ -185,6 +185,9 @@ class Controller:
         for action, call_parsed in zip(actions, parsed, strict=True):
             if isinstance(call_parsed, ToolCallError):
                 observation = Observation(str(call_parsed), error=True)
+            elif call_parsed[0].name == "finish" and (failed := sum(c.error for c in done)):
+                # written before the results it claims: the reply's other calls failed
+                observation = Observation(_unfinished(failed), error=True)
             else:
                 observation = await self._run_one(action, *call_parsed)
             self.emit(result_event(action, observation))
@@ -229,3 +232,10 @@ class Controller:
             raise
         except Exception:
             log.exception("could not record the sandbox's changes after a tool call")
+
+
+def _unfinished(failed: int) -> str:
+    return (
+        f"Not finished: {failed} of the calls before `finish` in this reply failed (their results "
+        "are above). Fix what failed first; call `finish` on its own to end anyway."
+    )

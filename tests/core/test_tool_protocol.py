@@ -159,6 +159,21 @@ async def test_a_model_that_keeps_writing_unreadable_calls_is_stuck(tmp_path: Pa
     await manager.aclose()
 
 
+async def test_finish_in_a_reply_whose_other_calls_failed_is_refused(tmp_path: Path) -> None:
+    """The real small model sent six failing editor calls and `finish` in one reply."""
+    broken = call("editor", {"command": "sed -i s/a/b/ x.py", "path": "x.py"})
+    claim = call("finish", {"message": "All changes are in place."})
+    manager, session, _, _ = await start(
+        tmp_path, [reply(None, broken, claim), reply(None, call("finish", {"message": "gave up"}))]
+    )
+    end = await session.prompt("rename it")
+    assert (end.stop_reason, end.message, end.iterations) == ("end_turn", "gave up", 2)
+    results = events_of(session, ToolResultEvent)
+    assert [r.error for r in results] == [True, True, False]
+    assert results[1].output.startswith("Not finished: 1 of the calls before `finish` in this reply failed")
+    await manager.aclose()
+
+
 async def test_an_empty_reply_is_nudged_once_then_ends_the_turn(tmp_path: Path) -> None:
     manager, session, _, _ = await start(
         tmp_path,
