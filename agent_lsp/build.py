@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent_lsp import buffers, change_review, checkpoints, code_actions, handshake, lifecycle, sessions
+from agent_lsp import (
+    buffers,
+    change_review,
+    checkpoints,
+    code_actions,
+    handshake,
+    lifecycle,
+    sandbox_status,
+    sessions,
+)
 from agent_lsp.server import SidehandServer
 from core.redaction import RedactSecrets
 from core.sessions import ManagerFactory
@@ -18,7 +27,7 @@ def build_server(
     early: handshake.EarlyStart | None = None,
 ) -> SidehandServer:
     server = SidehandServer(manager_factory, redact=redact, warm_up=warm_up, early=early)
-    lifecycle.register(server)
+    lifecycle.register(server, sandbox_status.register(server))
     buffers.register(server)
     hub = sessions.register(server)
     review = change_review.register(server)

@@ -11,6 +11,7 @@ import threading
 
 from lsprotocol import types
 
+from agent_lsp.sandbox_status import SandboxCheck
 from agent_lsp.server import SidehandServer
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 SIGTERM_STATUS = 128 + signal.SIGTERM
 
 
-def register(server: SidehandServer) -> None:
+def register(server: SidehandServer, sandbox_check: SandboxCheck) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: SidehandServer, params: types.InitializeParams) -> None:
         ls.configure(params)
@@ -30,25 +31,21 @@ def register(server: SidehandServer) -> None:
         for problem in ls.settings_problems:
             ls.show(types.MessageType.Error, f"Sidehand settings: {problem}")
         warming = ls.warm_up() if ls.warm_up is not None else None
-        ls.spawn(recover(ls, warming))
+        ls.spawn(recover(warming, sandbox_check))
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: SidehandServer, params: None) -> None:
         await ls.aclose()
 
 
-async def recover(ls: SidehandServer, warming: object) -> None:
+async def recover(warming: object, sandbox_check: SandboxCheck) -> None:
     """Settle what a killed Sidehand process left (its sandboxes, its open sessions), once the
-    session machinery is loaded (off the event loop: the warm-up thread loads it); then have a
+    session machinery is loaded (off the event loop: the warm-up thread loads it): the sandbox
+    check does it, tells the client whether the Docker engine answered, and if it did has a
     sandbox of the workspace ready."""
     if isinstance(warming, threading.Thread):
         await asyncio.to_thread(warming.join)
-    try:
-        await ls.manager().recover()
-    except Exception:
-        log.warning("could not settle what a stopped process left behind", exc_info=True)
-    if (root := ls.workspace_root()) is not None:
-        await ls.manager().prewarm(root)  # the first session and code actions start at once
+    await sandbox_check.run()
 
 
 _terminating: list[asyncio.Task[None]] = []  # not one of the server's tasks: closing cancels those

@@ -17,6 +17,8 @@ CHANGES_ACCEPT = "sidehand/changes/accept"
 CHANGES_REJECT = "sidehand/changes/reject"
 CHECKPOINTS_LIST = "sidehand/checkpoints/list"
 CHECKPOINTS_RESTORE = "sidehand/checkpoints/restore"
+SANDBOX_CHECK = "sidehand/sandbox/check"
+SANDBOX_STATUS = "sidehand/sandbox/status"  # server -> client notification
 
 CLIENT_METHODS = (
     SESSION_NEW,
@@ -31,6 +33,7 @@ CLIENT_METHODS = (
     CHANGES_REJECT,
     CHECKPOINTS_LIST,
     CHECKPOINTS_RESTORE,
+    SANDBOX_CHECK,
 )
 RUN_CODE_ACTION = "sidehand.runCodeAction"
 # The code action kinds the server offers (LSP's quickfix and refactor.rewrite, and our own).

@@ -43,6 +43,7 @@ class Editor:
     workspace: Path
     script: Path
     updates: list[dict[str, Any]] = field(default_factory=list)
+    sandbox_statuses: list[dict[str, Any]] = field(default_factory=list)
     permissions: list[dict[str, Any]] = field(default_factory=list)
     edits: list[Any] = field(default_factory=list)
     message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
@@ -59,7 +60,12 @@ class Editor:
         return to_plain(await asyncio.wait_for(send(method, params), TIMEOUT))
 
     async def wait_for(
-        self, predicate: Callable[[], bool], what: str = "condition", *, notification: str | None = None
+        self,
+        predicate: Callable[[], bool],
+        what: str = "condition",
+        *,
+        notification: str | None = None,
+        timeout: float = TIMEOUT,
     ) -> None:
         """Until `predicate()` holds, looked at again whenever our handlers record something, or,
         for what pytest-lsp records itself (`window/showMessage`, `$/progress`), when a
@@ -86,7 +92,7 @@ class Editor:
                     changed.cancel()
 
         try:
-            await asyncio.wait_for(watch(), TIMEOUT)
+            await asyncio.wait_for(watch(), timeout)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}") from None
 
@@ -105,6 +111,13 @@ def make_client(editor_ref: list[Editor]) -> LanguageClient:
     )
     def on_update(ls: LanguageClient, params: Any) -> None:
         editor_ref[0].updates.append(_plain(params))
+        editor_ref[0].notify()
+
+    @client.feature(  # type: ignore[untyped-decorator]
+        "sidehand/sandbox/status"
+    )
+    def on_sandbox_status(ls: LanguageClient, params: Any) -> None:
+        editor_ref[0].sandbox_statuses.append(_plain(params))
         editor_ref[0].notify()
 
     @client.feature(  # type: ignore[untyped-decorator]

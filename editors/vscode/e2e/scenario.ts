@@ -136,6 +136,12 @@ async function main(): Promise<void> {
   // Nothing from the real home, and no SIDEHAND_* from the caller: the settings below are the only ones.
   const cleanEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SIDEHAND_")));
   Object.assign(cleanEnv, { HOME: home, XDG_CONFIG_HOME: path.join(home, ".config"), XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache") });
+  // The server starts with no engine at DOCKER_HOST: a socket path that appears (a link to the
+  // real engine's socket) once the panel has said so.
+  const engine = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  if (!engine.startsWith("unix://")) throw new Error(`the scenario links to a unix socket engine, not ${engine}`);
+  const engineLink = path.join(root, "docker.sock");
+  cleanEnv.DOCKER_HOST = `unix://${engineLink}`;
 
   const model = start(PYTHON, ["-m", "core.testing.scripted_server", scriptFile], { log: "scripted-model.log" });
   const apiBase = await new Promise<string>((resolve, reject) => {
@@ -188,6 +194,16 @@ async function main(): Promise<void> {
       figures.panelReadyMs = Date.now() - opened;
     });
 
+    await step("no Docker engine: the panel says so without a prompt; Retry clears it once it runs", async () => {
+      const problem = panel.locator(".problem", { hasText: "cannot reach the Docker engine" });
+      await problem.waitFor({ timeout: STEP_TIMEOUT });
+      await problem.locator(".detail", { hasText: `cannot connect to ${engineLink}` }).waitFor();
+      await page.locator(".part.sidebar").screenshot({ path: path.join(ARTIFACTS, "no-engine.png") });
+      fs.symlinkSync(engine.slice("unix://".length), engineLink); // the engine is started
+      await problem.locator("button", { hasText: "Retry" }).click();
+      await panel.locator(".problem").waitFor({ state: "detached" });
+    });
+
     await step("with no model, New session says so and offers the setting", async () => {
       await panel.locator('button[data-action="newSession"]').click();
       await panel.locator(".problem", { hasText: "settings are incomplete" }).waitFor();
@@ -219,7 +235,8 @@ async function main(): Promise<void> {
       const prompt = panel.locator(".permission");
       await prompt.waitFor({ timeout: STEP_TIMEOUT });
       await page.screenshot({ path: path.join(ARTIFACTS, "approval.png") });
-      await prompt.locator("button", { hasText: "Allow for this session" }).click();
+      // By its option, not its name: the name says which tool ("Allow editor for this session").
+      await prompt.locator('button[data-option="allow_session"]').click();
     });
 
     await step("the turn ends with both changes listed; agent HTML stays text", async () => {

@@ -42,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): void {
     command("sidehand.cancel", () => s.cancel()),
     command("sidehand.showServerLog", () => log.show()),
     command("sidehand.restartServer", () => srv.restart()),
+    command("sidehand.checkSandbox", () => s.checkSandbox()),
     command("sidehand.installServer", async () => {
       if (await installServer(srv.managedEnv(), log)) await srv.restart();
     }),

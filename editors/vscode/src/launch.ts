@@ -2,7 +2,8 @@
 // it cannot start. Pure (file checks are passed in), so every branch is unit-tested.
 
 import * as path from "node:path";
-import type { Problem } from "./shared/view";
+import type { SandboxStatus } from "./shared/protocol";
+import type { Problem, ProblemKind } from "./shared/view";
 
 export interface ServerSettings {
   command: string; // sidehand.server.command
@@ -75,8 +76,6 @@ export function initializationOptions(settings: ServerSettings, apiKey: string |
   return options;
 }
 
-export type ProblemKind = "notFound" | "noPython" | "packageMissing" | "crashed" | "noModel";
-
 /** What the user sees, and the buttons that fix it or open the right setting. */
 export function problem(kind: ProblemKind, detail: string): Problem {
   const install = { label: "Install Sidehand", command: "sidehand.installServer" };
@@ -84,16 +83,25 @@ export function problem(kind: ProblemKind, detail: string): Problem {
   const log = { label: "Show server log", command: "sidehand.showServerLog" };
   switch (kind) {
     case "notFound":
-      return { title: "Sidehand's server is not installed", detail, actions: [install, setting("Set the server command", "sidehand.server.command")] };
+      return { kind, title: "Sidehand's server is not installed", detail, actions: [install, setting("Set the server command", "sidehand.server.command")] };
     case "noPython":
-      return { title: "No Python 3.11 or later found", detail, actions: [setting("Set the Python interpreter", "sidehand.server.python")] };
+      return { kind, title: "No Python 3.11 or later found", detail, actions: [setting("Set the Python interpreter", "sidehand.server.python")] };
     case "packageMissing":
-      return { title: "The sidehand package is missing", detail, actions: [install, setting("Set the Python interpreter", "sidehand.server.python")] };
+      return { kind, title: "The sidehand package is missing", detail, actions: [install, setting("Set the Python interpreter", "sidehand.server.python")] };
     case "crashed":
-      return { title: "The Sidehand server stopped", detail, actions: [{ label: "Restart server", command: "sidehand.restartServer" }, log] };
+      return { kind, title: "The Sidehand server stopped", detail, actions: [{ label: "Restart server", command: "sidehand.restartServer" }, log] };
     case "noModel":
-      return { title: "Sidehand's settings are incomplete", detail, actions: [setting("Set the model", "sidehand.model"), { label: "Set API key", command: "sidehand.setApiKey" }] };
+      return { kind, title: "Sidehand's settings are incomplete", detail, actions: [setting("Set the model", "sidehand.model"), { label: "Set API key", command: "sidehand.setApiKey" }] };
+    case "noEngine":
+      return { kind, title: "Sidehand cannot reach the Docker engine", detail, actions: [{ label: "Retry", command: "sidehand.checkSandbox" }, log] };
   }
+}
+
+/** The panel's problem for the server's sandbox status: null when the engine answers. */
+export function sandboxProblem(status: SandboxStatus): Problem | null {
+  if (status.state === "ready") return null;
+  const why = status.message ?? "The server could not reach the Docker engine.";
+  return problem("noEngine", `${why}\n\nSessions need it: every command the agent runs happens in a Docker container. Press Retry once it runs.`);
 }
 
 /** Why a server process ended before or while it served, from its exit code and its last stderr. */

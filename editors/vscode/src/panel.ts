@@ -25,7 +25,14 @@ export type PanelMessage =
   | { type: "run"; command: string; args?: unknown[] };
 
 // Commands a problem's buttons may run (the webview cannot name any other).
-const PROBLEM_COMMANDS = new Set(["sidehand.installServer", "sidehand.restartServer", "sidehand.showServerLog", "sidehand.setApiKey", "workbench.action.openSettings"]);
+const PROBLEM_COMMANDS = new Set([
+  "sidehand.installServer",
+  "sidehand.restartServer",
+  "sidehand.showServerLog",
+  "sidehand.setApiKey",
+  "sidehand.checkSandbox",
+  "workbench.action.openSettings",
+]);
 
 export class Panel implements vscode.WebviewViewProvider {
   private view: vscode.WebviewView | undefined;

@@ -5,10 +5,10 @@
 import * as path from "node:path";
 import * as vscode from "vscode";
 import type { CancellationToken, LanguageClient } from "vscode-languageclient/node";
-import { problem } from "./launch";
+import { problem, sandboxProblem } from "./launch";
 import type { ChangeReview } from "./review";
 import { errorCode, errorText, type ServerEvents, type SidehandServer } from "./server";
-import { ErrorCodes, type Checkpoint, type PermissionRequest, type SessionInfo, type SessionUpdateNotification } from "./shared/protocol";
+import { ErrorCodes, type Checkpoint, type PermissionRequest, type SandboxStatus, type SessionInfo, type SessionUpdateNotification } from "./shared/protocol";
 import { apply, emptyView, isRunning, type Action, type Attachment, type Problem, type ServerStatus } from "./shared/view";
 
 type PermissionAnswer = { outcome: { outcome: "selected"; optionId: string } | { outcome: "cancelled" } };
@@ -34,6 +34,8 @@ export class Sessions implements ServerEvents {
   // ---- server events ----------------------------------------------------------------------
   onClient(client: LanguageClient): void {
     client.onNotification("sidehand/session/update", (n: SessionUpdateNotification) => this.onUpdate(n));
+    // Sent once the server has contacted the Docker engine, before any session is asked for.
+    client.onNotification("sidehand/sandbox/status", (status: SandboxStatus) => this.dispatch({ type: "sandbox", problem: sandboxProblem(status) }));
     client.onRequest("sidehand/session/requestPermission", (params: PermissionRequest, token: CancellationToken) => this.askPermission(params, token));
   }
 
@@ -147,6 +149,16 @@ export class Sessions implements ServerEvents {
       this.showError(sessionId, error);
     }
     await Promise.all([this.refreshSessions(), this.review?.refresh(sessionId)]);
+  }
+
+  /** The engine problem's Retry: the server contacts the engine again and says how it went. */
+  async checkSandbox(): Promise<void> {
+    try {
+      const status = await this.server.request<SandboxStatus | null>("sidehand/sandbox/check", {});
+      if (status) this.dispatch({ type: "sandbox", problem: sandboxProblem(status) });
+    } catch (error) {
+      if (errorCode(error) !== ErrorCodes.methodNotFound) void vscode.window.showErrorMessage(`Sidehand: ${errorText(error)}`);
+    }
   }
 
   async cancel(): Promise<void> {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { test } from "node:test";
-import { diagnoseExit, initializationOptions, installSteps, isProblem, resolveLaunch, type Places, type ServerSettings } from "../src/launch";
+import { diagnoseExit, initializationOptions, installSteps, isProblem, resolveLaunch, sandboxProblem, type Places, type ServerSettings } from "../src/launch";
 
 const settings = (over: Partial<ServerSettings> = {}): ServerSettings =>
   ({ command: "", python: "", model: "", apiBase: "", approvalMode: "risky", sandboxImage: "", network: false, ...over });
@@ -71,4 +71,14 @@ test("install steps: uv when present, else venv and pip, else nothing to do it w
   const pip = installSteps({ python: "/usr/bin/python3", envDir: "/e", source: "/src/sidehand", platform: "linux" });
   assert.deepEqual(pip, [["/usr/bin/python3", "-m", "venv", "/e"], ["/e/bin/python", "-m", "pip", "install", "--upgrade", "/src/sidehand"]]);
   assert.equal(installSteps({ envDir: "/e", source: "sidehand", platform: "linux" }), undefined);
+});
+
+test("an unreachable engine: the server's reason, a Retry and the log; a ready one is no problem", () => {
+  assert.equal(sandboxProblem({ state: "ready", message: null }), null);
+  const shown = sandboxProblem({ state: "unavailable", message: "no Docker engine is reachable ([Errno 13] cannot connect to /var/run/docker.sock: Permission denied)" });
+  assert.ok(shown);
+  assert.equal(shown.title, "Sidehand cannot reach the Docker engine");
+  assert.match(shown.detail, /^no Docker engine is reachable \(\[Errno 13\] .*Permission denied\)/);
+  assert.deepEqual(shown.actions.map((a) => a.command), ["sidehand.checkSandbox", "sidehand.showServerLog"]);
+  assert.equal(shown.actions[0]?.label, "Retry");
 });

@@ -19,7 +19,7 @@ test("text from the server is escaped everywhere else", () => {
   const evil = `"><img src=x onerror=alert(1)>`;
   const view = emptyView();
   view.sessions = [{ sessionId: evil, cwd: "/", title: evil, created: 0, updated: 0, model: null, status: "idle", live: true }];
-  view.server.problem = { title: evil, detail: evil, actions: [{ label: evil, command: evil }] };
+  view.server.problem = { kind: "crashed", title: evil, detail: evil, actions: [{ label: evil, command: evil }] };
   const pieces = [
     render.header(view),
     render.banner(view),

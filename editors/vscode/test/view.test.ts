@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { SessionUpdate } from "../src/shared/protocol";
+import { problem, sandboxProblem } from "../src/launch";
 import { apply, emptyView, isRunning, type Item, type ToolCall, type ViewState } from "../src/shared/view";
 
 const S = "session-1";
@@ -126,7 +127,7 @@ test("permission prompts come and go by id; a stopped server leaves none", () =>
   assert.equal(view.permissions.length, 2);
   apply(view, { type: "permissionDone", id: "p1" });
   assert.deepEqual(view.permissions.map((p) => p.id), ["p2"]);
-  apply(view, { type: "server", status: "failed", problem: { title: "t", detail: "d", actions: [] } });
+  apply(view, { type: "server", status: "failed", problem: { kind: "crashed", title: "t", detail: "d", actions: [] } });
   assert.equal(view.permissions.length, 0);
 });
 
@@ -135,4 +136,31 @@ test("a snapshot replaces the page's state whole (the panel shown again)", () =>
   apply(host, { type: "select", sessionId: S });
   const page = apply(emptyView(), { type: "snapshot", view: JSON.parse(JSON.stringify(host)) as ViewState });
   assert.deepEqual(page, host);
+});
+
+const UNREACHABLE = "no Docker engine is reachable ([Errno 2] cannot connect to /tmp/missing.sock: No such file or directory)";
+
+test("an unreachable engine is a problem while the server runs, cleared once the engine answers", () => {
+  const view = emptyView();
+  apply(view, { type: "server", status: "ready", problem: null });
+  apply(view, { type: "sandbox", problem: sandboxProblem({ state: "unavailable", message: UNREACHABLE }) });
+  assert.equal(view.server.status, "ready");
+  const shown = view.server.problem;
+  assert.ok(shown);
+  assert.equal(shown.kind, "noEngine");
+  assert.match(shown.detail, /cannot connect to \/tmp\/missing\.sock/);
+  apply(view, { type: "sandbox", problem: sandboxProblem({ state: "unavailable", message: UNREACHABLE }) }); // Retry, still down
+  assert.equal(view.server.problem?.kind, "noEngine");
+  apply(view, { type: "sandbox", problem: sandboxProblem({ state: "ready", message: null }) });
+  assert.equal(view.server.problem, null);
+});
+
+test("an engine that answers leaves another problem shown; a restart drops the engine's until it is checked again", () => {
+  const view = emptyView();
+  apply(view, { type: "server", status: "ready", problem: problem("noModel", "no model configured") });
+  apply(view, { type: "sandbox", problem: sandboxProblem({ state: "ready", message: null }) });
+  assert.equal(view.server.problem?.kind, "noModel");
+  apply(view, { type: "sandbox", problem: sandboxProblem({ state: "unavailable", message: UNREACHABLE }) });
+  apply(view, { type: "server", status: "starting", problem: null });
+  assert.equal(view.server.problem, null);
 });

@@ -65,6 +65,9 @@ export interface ChangedFile {
 
 export interface Checkpoint { checkpointId: string; label: string; toolCallId: string | null; timestamp: number }
 
+// `sidehand/sandbox/status` (notification) and the answer to `sidehand/sandbox/check`.
+export interface SandboxStatus { state: "ready" | "unavailable"; message: string | null }
+
 // JSON-RPC error codes the extension reacts to (agent_lsp/methods.py).
 export const ErrorCodes = {
   methodNotFound: -32601,

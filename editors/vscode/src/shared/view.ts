@@ -43,7 +43,10 @@ export interface Transcript {
 }
 
 export interface ProblemAction { label: string; command: string; args?: unknown[] }
-export interface Problem { title: string; detail: string; actions: ProblemAction[] }
+// Why the server cannot serve: it does not start (the first four), it stopped, a setting is
+// missing, or it runs but cannot reach the Docker engine its sandboxes need.
+export type ProblemKind = "notFound" | "noPython" | "packageMissing" | "crashed" | "noModel" | "noEngine";
+export interface Problem { kind: ProblemKind; title: string; detail: string; actions: ProblemAction[] }
 export type ServerStatus = "starting" | "ready" | "failed" | "stopped";
 
 export interface FileSummary { path: string; status: string; binary: boolean; hunks: number; conflict?: string }
@@ -63,6 +66,7 @@ export interface ViewState {
 export type Action =
   | { type: "snapshot"; view: ViewState }
   | { type: "server"; status: ServerStatus; problem: Problem | null }
+  | { type: "sandbox"; problem: Problem | null } // the engine's problem, or null once it answers
   | { type: "sessions"; sessions: SessionInfo[] }
   | { type: "select"; sessionId: string | null }
   | { type: "reset"; sessionId: string }
@@ -105,6 +109,11 @@ export function apply(view: ViewState, action: Action): ViewState {
     case "server":
       view.server = { status: action.status, problem: action.problem };
       if (action.status !== "ready") view.permissions = []; // a stopped server asks nothing
+      break;
+    case "sandbox":
+      // An engine that answers clears only the engine's problem (a missing model stays shown).
+      if (action.problem) view.server.problem = action.problem;
+      else if (view.server.problem?.kind === "noEngine") view.server.problem = null;
       break;
     case "sessions":
       view.sessions = action.sessions;
