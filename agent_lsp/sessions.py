@@ -65,6 +65,7 @@ class SessionHub:
         self.server = server
         self.translators: dict[str, UpdateTranslator] = {}
         self._asking: dict[str, str] = {}  # call id -> our outgoing request id
+        self._closed: set[str] = set()  # sessions this server closed (a prompt opens them again)
 
     def attach(self, session: Session) -> UpdateTranslator:
         if (existing := self.translators.get(session.id)) is not None:
@@ -101,7 +102,7 @@ class SessionHub:
         return {"sessionId": session.id, "cwd": str(session.workspace), "model": session.settings.model}
 
     async def prompt(self, params: p.PromptParams) -> dict[str, Any]:
-        session = self.server.session(params.session_id)
+        session = await self._reopened(params.session_id)
         context = [self.context_item(c) for c in params.context]
         end = await self.run_turn(session, params.prompt, context)
         return {
@@ -155,6 +156,19 @@ class SessionHub:
     def list(self) -> dict[str, Any]:
         return {"sessions": [info_json(i) for i in self.server.manager().list()]}
 
+    async def _reopened(self, session_id: str) -> Session:
+        """The live session; one this server closed itself (a code action's, once its changes were
+        settled) is opened again from its log, so its conversation can go on in the panel."""
+        if session_id not in self._closed:
+            return self.server.session(session_id)
+        try:
+            session = await self.server.manager().load(session_id)
+        except SidehandError as exc:
+            raise rpc_error(exc) from None
+        self._closed.discard(session_id)
+        self.attach(session)
+        return session
+
     async def load(self, params: p.SessionParams) -> dict[str, Any]:
         manager = self.server.manager()
         try:
@@ -185,6 +199,7 @@ class SessionHub:
         self.server.session(params.session_id)
         self.translators.pop(params.session_id, None)
         await self.server.manager().close(params.session_id)
+        self._closed.add(params.session_id)
 
     # ---- approvals -------------------------------------------------------------------------
     async def ask(self, session: Session, event: ApprovalRequested) -> None:

@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from agent_lsp.protocol import to_plain
 from tests.agent_lsp.conftest import Editor, lazy_command_capabilities, open_doc, start_editor, stop
@@ -87,6 +89,41 @@ async def test_code_action_fix_runs_a_session_and_applies_the_edit(editor: Edito
     await editor.request("sidehand/session/load", {"sessionId": sid})
     listed = await editor.request("sidehand/changes/list", {"sessionId": sid})
     assert listed["files"] == []
+
+
+async def test_a_code_actions_conversation_goes_on_after_it_closed(editor: Editor) -> None:
+    """The panel shows a code action's session; a follow-up prompt there reopens it (the server
+    closed it once its turn had changed nothing)."""
+    uri = open_doc(editor, "calc.py", SOURCE)
+    editor.write_script([{"text": "It subtracts."}])
+    explain = next(a for a in await code_actions(editor, uri) if a.title == "Sidehand: Explain")
+    resolved = await editor.client.code_action_resolve_async(explain)
+    assert resolved.command is not None
+    started = await editor.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=resolved.command.command, arguments=resolved.command.arguments)
+    )
+    sid = to_plain(started)["sessionId"]
+
+    async def closed() -> bool:
+        listed = (await editor.request("sidehand/session/list", {}))["sessions"]
+        return any(s["sessionId"] == sid and not s["live"] for s in listed)
+
+    await editor.wait_for(lambda: "turn_end" in editor.kinds(sid), "the code action's turn to end")
+    for _ in range(100):
+        if await closed():
+            break
+        await asyncio.sleep(0.05)
+    assert await closed()
+    result = await editor.request("sidehand/session/prompt", {"sessionId": sid, "prompt": "How to fix it?"})
+    assert (result["stopReason"], result["message"]) == ("end_turn", "It subtracts.")
+    asked = [
+        u["update"]["content"]["text"]
+        for u in editor.updates
+        if u["sessionId"] == sid and u["update"]["sessionUpdate"] == "user_message"
+    ]
+    assert asked[-1] == "How to fix it?"
+    with pytest.raises(JsonRpcException, match="unknown session"):
+        await editor.request("sidehand/session/prompt", {"sessionId": "no-such-session", "prompt": "hi"})
 
 
 def apply_text_edits(text: str, edits: Any) -> str:
