@@ -124,8 +124,9 @@ class CodeActionRunner:
         self._end_progress(token, end.stop_reason.replace("_", " "))
         if await self._offer(session, end):
             # One-shot: once its changes are accepted or declined (or there are none), the code
-            # action's session is closed and its sandbox removed (its log stays, to load later).
-            await self.hub.close(p.SessionParams(session_id=session.id))
+            # action's session is closed and its sandbox removed (its log stays, to load later),
+            # unless the user went on with it meanwhile.
+            await self.hub.close_if_idle(session)
 
     async def _offer(self, session: Session, end: TurnEnded) -> bool:
         """Offer the changes through workspace/applyEdit. True when that settled them; False when

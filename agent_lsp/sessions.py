@@ -4,6 +4,7 @@ events onto `sidehand/session/update` notifications, approvals onto permission r
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -65,7 +66,9 @@ class SessionHub:
         self.server = server
         self.translators: dict[str, UpdateTranslator] = {}
         self._asking: dict[str, str] = {}  # call id -> our outgoing request id
-        self._closed: set[str] = set()  # sessions this server closed (a prompt opens them again)
+        # Sessions this server closed (a prompt opens them again), each with its close's end.
+        self._closed: dict[str, asyncio.Event] = {}
+        self._prompting: collections.Counter[str] = collections.Counter()  # prompts in flight
 
     def attach(self, session: Session) -> UpdateTranslator:
         if (existing := self.translators.get(session.id)) is not None:
@@ -102,9 +105,15 @@ class SessionHub:
         return {"sessionId": session.id, "cwd": str(session.workspace), "model": session.settings.model}
 
     async def prompt(self, params: p.PromptParams) -> dict[str, Any]:
-        session = await self._reopened(params.session_id)
-        context = [self.context_item(c) for c in params.context]
-        end = await self.run_turn(session, params.prompt, context)
+        self._prompting[params.session_id] += 1  # before any await: close_if_idle sees it
+        try:
+            session = await self._reopened(params.session_id)
+            context = [self.context_item(c) for c in params.context]
+            end = await self.run_turn(session, params.prompt, context)
+        finally:
+            self._prompting[params.session_id] -= 1
+            if not self._prompting[params.session_id]:
+                del self._prompting[params.session_id]
         return {
             "stopReason": end.stop_reason,
             "message": end.message,
@@ -159,13 +168,15 @@ class SessionHub:
     async def _reopened(self, session_id: str) -> Session:
         """The live session; one this server closed itself (a code action's, once its changes were
         settled) is opened again from its log, so its conversation can go on in the panel."""
-        if session_id not in self._closed:
+        closing = self._closed.get(session_id)
+        if closing is None:
             return self.server.session(session_id)
+        await closing.wait()  # one log, one writer: the close ends first
         try:
             session = await self.server.manager().load(session_id)
         except SidehandError as exc:
             raise rpc_error(exc) from None
-        self._closed.discard(session_id)
+        self._closed.pop(session_id, None)
         self.attach(session)
         return session
 
@@ -196,10 +207,23 @@ class SessionHub:
         return {"sessionId": session.id, "parent": params.session_id, "cwd": str(session.workspace)}
 
     async def close(self, params: p.SessionParams) -> None:
-        self.server.session(params.session_id)
-        self.translators.pop(params.session_id, None)
-        await self.server.manager().close(params.session_id)
-        self._closed.add(params.session_id)
+        await self._close(self.server.session(params.session_id))
+
+    async def close_if_idle(self, session: Session) -> bool:
+        """Close a session no turn runs in and no prompt is on its way to (a code action's, once
+        settled: the user may have gone on with it in the panel meanwhile). True when closed."""
+        if session.busy or self._prompting[session.id]:
+            return False
+        await self._close(session)
+        return True
+
+    async def _close(self, session: Session) -> None:
+        closing = self._closed[session.id] = asyncio.Event()  # from now on a prompt reopens it
+        self.translators.pop(session.id, None)
+        try:
+            await self.server.manager().close(session.id)
+        finally:
+            closing.set()
 
     # ---- approvals -------------------------------------------------------------------------
     async def ask(self, session: Session, event: ApprovalRequested) -> None:

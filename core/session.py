@@ -315,6 +315,8 @@ class Session:
         does not stop the turn: `cancel` does."""
         if self.closed:
             raise SessionError(f"session {self.id} is closed")
+        while self.busy and not self.state.turn_open and self._turn is not None:
+            await asyncio.wait({self._turn})  # it has ended and is saving its log: a moment
         if self.busy:
             raise SessionBusyError(f"session {self.id} is already running a turn: wait for it, or cancel it")
         if not text.strip():

@@ -122,6 +122,15 @@ async def test_a_code_actions_conversation_goes_on_after_it_closed(editor: Edito
         if u["sessionId"] == sid and u["update"]["sessionUpdate"] == "user_message"
     ]
     assert asked[-1] == "How to fix it?"
+    # The same, as a user types at once: the prompt may come before the code action closes its
+    # session; it is then left open (or opened again), never closed under the new turn.
+    started = await editor.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=resolved.command.command, arguments=resolved.command.arguments)
+    )
+    quick = to_plain(started)["sessionId"]
+    await editor.wait_for(lambda: "turn_end" in editor.kinds(quick), "the second code action's turn")
+    result = await editor.request("sidehand/session/prompt", {"sessionId": quick, "prompt": "And div?"})
+    assert result["stopReason"] == "end_turn"
     with pytest.raises(JsonRpcException, match="unknown session"):
         await editor.request("sidehand/session/prompt", {"sessionId": "no-such-session", "prompt": "hi"})
 

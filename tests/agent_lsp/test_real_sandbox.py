@@ -92,7 +92,9 @@ async def test_an_unsaved_buffer_is_the_base_and_accepting_edits_the_buffer(tmp_
 
 async def test_code_actions_leave_no_sandbox_behind(tmp_path: Path) -> None:
     fix = {"command": "str_replace", "path": "/workspace/calc.py", "old_str": "a - b", "new_str": "a + b"}
-    script = Script(turns=(Turn.call("editor", fix), Turn.say("Fixed."), Turn.say("It adds.")))
+    script = Script(
+        turns=(Turn.call("editor", fix), Turn.say("Fixed."), Turn.say("It adds."), Turn.say("Same."))
+    )
     with ScriptedLLMServer(script) as model:
         async with real_editor(tmp_path, model) as editor:
             uri = open_doc(editor, "calc.py", "def add(a, b):\n    return a - b\n")
@@ -121,10 +123,21 @@ async def test_code_actions_leave_no_sandbox_behind(tmp_path: Path) -> None:
             assert len(editor.edits) == 1  # the Fix was offered; Explain changed nothing
             for sid in started:
                 await _until_removed(sid)
+            # The panel still shows Explain's conversation: a prompt there opens it again.
+            again = await slow_request(
+                editor, "sidehand/session/prompt", {"sessionId": started[1], "prompt": "And div?"}
+            )
+            assert again["stopReason"] == "end_turn"
+            await asyncio.wait_for(_close(editor, started[1]), TURN_TIMEOUT)
             server = editor.client._server
             assert server is not None
             # What is left of the server's containers is the one ready sandbox (the pool refilled).
             await eventually(lambda: len(sandboxes_of_process(server.pid)) == 1, timeout=60)
+
+
+async def _close(editor: Editor, session_id: str) -> None:
+    await editor.request("sidehand/session/close", {"sessionId": session_id})
+    await _until_removed(session_id)
 
 
 async def _until_closed(editor: Editor, session_id: str) -> None:

@@ -13,7 +13,7 @@ from pydantic import model_validator
 from core.config import Settings
 from core.errors import LLMConnectionError, LLMError, SessionBusyError, SessionError
 from core.eventlog import EventLogError
-from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent
+from core.events import ApprovalRejected, ApprovalRequested, Event, ToolResultEvent, TurnEnded
 from core.messages import LLMReply
 from core.policy import decision_for
 from core.protocols import CommandResult
@@ -170,6 +170,27 @@ async def test_prompt_while_busy_is_refused(tmp_path: Path, workspace: Path) -> 
         await session.prompt("two")
     llm.gate.set()
     assert (await turn).stop_reason == "end_turn"
+    await manager.aclose()
+
+
+async def test_a_prompt_right_after_a_turn_ended_waits_for_its_last_writes(
+    tmp_path: Path, workspace: Path
+) -> None:
+    """The user read the answer (the turn's end was sent) and typed again at once, while the
+    turn still saved its log: that is no busy session."""
+    manager, _, _ = make_manager(tmp_path, [reply("one"), reply("two")])
+    session = await manager.create(workspace)
+    follow_up: list[asyncio.Task[object]] = []
+    session.subscribe(
+        lambda e: (
+            follow_up.append(asyncio.ensure_future(session.prompt("again")))
+            if e.kind == "turn_ended" and not follow_up
+            else None
+        )
+    )
+    assert (await session.prompt("go")).message == "one"
+    second = await asyncio.wait_for(follow_up[0], 5)
+    assert isinstance(second, TurnEnded) and second.message == "two"
     await manager.aclose()
 
 
