@@ -66,16 +66,20 @@ class SessionHub:
         self.server = server
         self.translators: dict[str, UpdateTranslator] = {}
         self._asking: dict[str, str] = {}  # call id -> our outgoing request id
-        # Sessions this server closed (a prompt opens them again), each with its close's end.
-        self._closed: dict[str, asyncio.Event] = {}
+        # Sessions this server closed (a prompt opens them again): its close's end, and how many
+        # updates the session had sent (a client drops a number it has seen).
+        self._closed: dict[str, tuple[asyncio.Event, int]] = {}
         self._prompting: collections.Counter[str] = collections.Counter()  # prompts in flight
 
-    def attach(self, session: Session) -> UpdateTranslator:
+    def attach(self, session: Session, *, sent: int = 0) -> UpdateTranslator:
+        """Send the session's events to the client as updates, numbered on from `sent` (the
+        updates a closed session had sent, when it is opened again)."""
         if (existing := self.translators.get(session.id)) is not None:
             return existing
         translator = UpdateTranslator(
             session.id, session.workspace, lambda msg: self.server.protocol.notify(p.SESSION_UPDATE, msg)
         )
+        translator.seq = sent
         self.translators[session.id] = translator
 
         def on_event(event: Event) -> None:
@@ -168,16 +172,17 @@ class SessionHub:
     async def _reopened(self, session_id: str) -> Session:
         """The live session; one this server closed itself (a code action's, once its changes were
         settled) is opened again from its log, so its conversation can go on in the panel."""
-        closing = self._closed.get(session_id)
-        if closing is None:
+        closed = self._closed.get(session_id)
+        if closed is None:
             return self.server.session(session_id)
+        closing, sent = closed
         await closing.wait()  # one log, one writer: the close ends first
         try:
             session = await self.server.manager().load(session_id)
         except SidehandError as exc:
             raise rpc_error(exc) from None
         self._closed.pop(session_id, None)
-        self.attach(session)
+        self.attach(session, sent=sent)
         return session
 
     async def load(self, params: p.SessionParams) -> dict[str, Any]:
@@ -218,8 +223,9 @@ class SessionHub:
         return True
 
     async def _close(self, session: Session) -> None:
-        closing = self._closed[session.id] = asyncio.Event()  # from now on a prompt reopens it
-        self.translators.pop(session.id, None)
+        translator = self.translators.pop(session.id, None)
+        closing = asyncio.Event()
+        self._closed[session.id] = (closing, translator.seq if translator else 0)  # a prompt reopens it
         try:
             await self.server.manager().close(session.id)
         finally:

@@ -122,6 +122,9 @@ async def test_a_code_actions_conversation_goes_on_after_it_closed(editor: Edito
         if u["sessionId"] == sid and u["update"]["sessionUpdate"] == "user_message"
     ]
     assert asked[-1] == "How to fix it?"
+    # numbered on from the updates sent before it closed: a client drops a number it has seen
+    numbers = [u["seq"] for u in editor.updates if u["sessionId"] == sid]
+    assert numbers == list(range(len(numbers)))
     # The same, as a user types at once: the prompt may come before the code action closes its
     # session; it is then left open (or opened again), never closed under the new turn.
     started = await editor.client.workspace_execute_command_async(
