@@ -20,7 +20,15 @@ VENV_BIN = Path(sys.executable).parent
 def test_pre_commit_runs_the_project_checks() -> None:
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     hooks = {hook["id"] for repo in config["repos"] for hook in repo["hooks"]}
-    assert hooks == {"ruff", "ruff-format", "mypy", "check-added-large-files", "detect-private-key"}
+    assert hooks == {
+        "ruff",
+        "ruff-format",
+        "mypy",
+        "check-added-large-files",
+        "detect-private-key",
+        "commit-subject",
+    }
+    assert config["default_install_hook_types"] == ["pre-commit", "commit-msg"]
     subprocess.run(
         [VENV_BIN / "pre-commit", "validate-config", ".pre-commit-config.yaml"], cwd=ROOT, check=True
     )
@@ -48,6 +56,16 @@ def test_the_hooks_refuse_a_private_key_and_a_large_file(tmp_path: Path) -> None
         cwd=repo, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode != 0 and "id_rsa" in done.stdout
+
+
+def test_a_commit_subject_over_72_characters_is_refused(tmp_path: Path) -> None:
+    message = tmp_path / "COMMIT_EDITMSG"
+    check = [sys.executable, str(ROOT / "scripts" / "check_commit_subject.py"), str(message)]
+    message.write_text("# a comment line git strips\n" + "x" * 72 + "\n\n" + "a long body line " * 20)
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0
+    message.write_text("y" * 73 + "\n")
+    done = subprocess.run(check, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "73 characters (at most 72)" in done.stdout
 
 
 def test_the_suite_settings_keep_it_honest() -> None:
