@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from core.events import Event, ToolCallEvent, ToolResultEvent, WorkspaceDelta
 from core.messages import decode_arguments
 from core.paths import escape_path
+from core.policy.shell import parse
 from core.protocols import WORKDIR
 
 # A command that runs tests (its status is kept apart from other commands').
@@ -26,6 +27,12 @@ LATEST_REQUIREMENT_CHARS = 8_000
 EARLIER_REQUIREMENT_CHARS = 600
 MAX_FILES_LISTED = 300
 EDIT_COMMANDS = frozenset({"create", "str_replace", "insert", "undo_edit"})
+# Commands whose operands are files they read (for the folder rules a read makes relevant); for
+# the second set the first operand is a pattern or a script, not a file.
+READERS = frozenset(
+    {"cat", "head", "tail", "less", "more", "nl", "bat", "wc", "od", "xxd", "file", "ls", "tree"}
+)
+PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "ack", "sed", "awk"})
 
 
 def workspace_relative(path: str) -> str | None:
@@ -35,6 +42,26 @@ def workspace_relative(path: str) -> str | None:
     if norm == WORKDIR or not norm.startswith(WORKDIR + "/"):
         return None
     return escape_path(norm[len(WORKDIR) + 1 :])
+
+
+def read_paths(command: str) -> list[str]:
+    """The workspace files and folders a command line reads with the usual tools (`cat x`,
+    `grep -r pat src/`), workspace-relative; a relative path is taken from /workspace, where the
+    shell starts. Globs and computed words are left out."""
+    found: list[str] = []
+    for simple in parse(command).commands:
+        if simple.name is None:
+            continue
+        name = posixpath.basename(simple.name)
+        if name not in READERS and name not in PATTERN_FIRST:
+            continue
+        operands = [w for w in simple.words[1:] if w is not None and w and not w.startswith("-")]
+        if name in PATTERN_FIRST:
+            operands = operands[1:]
+        for operand in operands:
+            if not any(c in operand for c in "*?[") and (rel := workspace_relative(operand)) is not None:
+                found.append(rel)
+    return found
 
 
 def _status_line(command: str, event: ToolResultEvent) -> str:
@@ -85,6 +112,8 @@ class SessionFacts:
                 path = args.get("path") if event.tool == "editor" else None
                 if isinstance(path, str) and (rel := workspace_relative(path)) is not None:
                     self.touched.append(rel)
+                elif event.tool == "bash" and not args.get("is_input"):
+                    self.touched += read_paths(str(args.get("command", "")))
             case "tool_result":
                 self._result(event)
             case "workspace_delta":

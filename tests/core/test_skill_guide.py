@@ -127,6 +127,26 @@ async def test_a_nested_agents_md_is_given_when_a_file_below_it_is_touched(
     await agent.manager.aclose()
 
 
+async def test_a_file_read_with_a_shell_command_brings_its_folders_rules(
+    tmp_path: Path, server: ScriptedLLMServer
+) -> None:
+    ws = tmp_path / "ws"
+    write(ws, "api/AGENTS.md", "API handlers return JSON errors.\n")
+    write(ws, "api/handlers.py", "def get(): ...\n")
+    turns = [
+        Turn.call("bash", {"command": "grep -rn 'def ' web/ | head -5"}),  # no rules below web/
+        Turn.call("bash", {"command": "cat -n api/handlers.py | head -20"}),
+        Turn.say("Done."),
+    ]
+    agent = make_agent(tmp_path, server, turns)
+    session = await agent.manager.create(ws)
+    await session.prompt("look around")
+    assert "API handlers return JSON errors." not in agent.prompt_text(1)
+    last = agent.bodies()[2]["messages"][-1]
+    assert "from api/AGENTS.md (you just worked on api/handlers.py)" in last["content"]
+    await agent.manager.aclose()
+
+
 async def test_skills_reload_when_their_files_change(tmp_path: Path, server: ScriptedLLMServer) -> None:
     ws = tmp_path / "ws"
     write(ws, "AGENTS.md", "Version one.\n")
