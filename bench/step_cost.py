@@ -48,7 +48,8 @@ class TimedLLM:
     ) -> LLMReply:
         start = time.perf_counter()
         reply = await self.inner.complete(messages, tools, on_text=on_text)
-        self.calls.append((start, time.perf_counter(), list(messages), list(tools)))
+        if tools:  # a step's call (the condenser's summary calls carry no tools)
+            self.calls.append((start, time.perf_counter(), list(messages), list(tools)))
         return reply
 
     async def supports_tools(self) -> bool | None:
