@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from core.config import DEFAULT_IMAGE
 from core.protocols import CommandResult
 from sandbox.container import SandboxSettings
 from sandbox.docker_sandbox import DockerSandboxFactory
@@ -132,7 +134,8 @@ async def main() -> None:
         "--image", default=None, help="sandbox image (default: $SIDEHAND_SANDBOX_IMAGE or the base)"
     )
     args = parser.parse_args()
-    factory = DockerSandboxFactory(SandboxSettings(image=args.image))
+    image = args.image or os.environ.get("SIDEHAND_SANDBOX_IMAGE") or DEFAULT_IMAGE
+    factory = DockerSandboxFactory(SandboxSettings(image=image))
     with tempfile.TemporaryDirectory(prefix="sidehand-bench-") as tmp:
         root = Path(tmp)
         workspace = make_workspace(root)
