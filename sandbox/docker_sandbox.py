@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ from core.output import OutputFile
 from core.owner import Owner
 from core.protocols import WORKDIR, CommandResult, PathKind, RunningCommand, Wait
 from sandbox.container import (
-    SANDBOX_HOME,
     SandboxSettings,
     connect_engine,
     container_labels,
@@ -39,12 +37,19 @@ from sandbox.file_channel import TOO_LARGE, UNREADABLE, FileChannel, parse_md5su
 from sandbox.persistent_shell import PersistentShell
 from sandbox.pool import SandboxPool
 from sandbox.shell_scripts import OUTPUT_DIR
-from sandbox.workspace_copy import SparseFile, WorkspaceArchive, files_archive, folders_archive
+from sandbox.workspace_copy import files_archive
+from sandbox.workspace_fill import (
+    copy_into_tmpfs,
+    copy_sparse_files,
+    left_out_notes,
+    put_archive,
+    size_text,
+    workspace_archive,
+)
 from sandbox.workspace_watch import Dirty, WorkspaceWatch, watcher_argv
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "reap_orphans"]
 
-TAR_RECORD = 10240  # tar's default record: 20 blocks of 512 bytes
 PUT_ONE_BY_ONE = 4  # up to this many files go through the file channel; more, as one archive
 # While a command runs, the process count is checked this often; at the limit twice in a row, the
 # sandbox is restarted (a fork bomb would hold it until the command's hard limit).
@@ -120,11 +125,7 @@ class DockerSandbox:
         started = time.perf_counter()
         root = workspace.resolve()
         rules = IgnoreRules(root, settings.excludes, gitignore=settings.gitignore, private=settings.private)
-        archive = _archive(root, settings, rules)
-
-        async def copy_workspace() -> None:
-            with docker_errors("copy the workspace into the sandbox"):
-                await docker.call(docker.api.put_archive, docker.container_id, "/", archive.chunks())
+        archive = workspace_archive(root, settings, rules)
 
         async def start_container() -> None:
             with docker_errors("start the sandbox container"):
@@ -132,11 +133,11 @@ class DockerSandbox:
 
         if settings.tmpfs:  # a tmpfs exists only once the container runs: start, then copy
             await _timed_all(timings, start=start_container())
-            await _timed_all(timings, copy_workspace=_copy_into_tmpfs(docker, archive, settings))
+            await _timed_all(timings, copy_workspace=copy_into_tmpfs(docker, archive, settings))
         else:
             # The copy goes into the container's filesystem, which exists before it runs: both at
             # once (the engine serialises them partly, but it is never slower than one after the other).
-            await _timed_all(timings, copy_workspace=copy_workspace(), start=start_container())
+            await _timed_all(timings, copy_workspace=put_archive(docker, archive), start=start_container())
         files = FileChannel(lambda: ExecShellProcess.open(docker, POSIX_SH, workdir=WORKDIR))
         shell = PersistentShell(
             lambda: ExecShellProcess.open(docker, PREFER_BASH, workdir=WORKDIR),
@@ -149,9 +150,9 @@ class DockerSandbox:
             await _timed_all(timings, shell=shell.start())
         files.start_soon()
         watch = asyncio.create_task(_start_watch(docker, rules))
-        left_out = _left_out(archive, settings)
+        left_out = left_out_notes(archive, settings)
         try:
-            copied = await _copy_sparse_files(files, archive, settings)
+            copied = await copy_sparse_files(files, archive, settings)
         except BaseException:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
@@ -320,11 +321,13 @@ class DockerSandbox:
 
     async def _refill(self) -> None:
         """Fill an emptied tmpfs /workspace from the host, as a new sandbox is filled."""
-        archive = await asyncio.to_thread(_archive, self._workspace.resolve(), self._settings, self._rules)
-        await _copy_into_tmpfs(self._docker, archive, self._settings)
-        copied = await _copy_sparse_files(self._files, archive, self._settings)
+        archive = await asyncio.to_thread(
+            workspace_archive, self._workspace.resolve(), self._settings, self._rules
+        )
+        await copy_into_tmpfs(self._docker, archive, self._settings)
+        copied = await copy_sparse_files(self._files, archive, self._settings)
         self._copied, self._known = copied, dict(copied)
-        self._left_out = _left_out(archive, self._settings)
+        self._left_out = left_out_notes(archive, self._settings)
         self._refilled = True
 
     def take_refilled(self) -> bool:
@@ -380,7 +383,7 @@ class DockerSandbox:
                 log.warning("leaving %s out of the changes: the sandbox user cannot read it", path)
                 continue
             if data is TOO_LARGE:
-                self._left_out[path] = f"over the {_size(limit)} limit: not part of the change set"
+                self._left_out[path] = f"over the {size_text(limit)} limit: not part of the change set"
                 continue
             assert data is None or isinstance(data, bytes)
             digest = None if data is None else md5(data)
@@ -569,125 +572,6 @@ async def _start_watch(docker: DockerExec, rules: IgnoreRules) -> WorkspaceWatch
         log.info("no file watcher in the sandbox (%s): changes are found by scanning", exc)
         return None
     return await WorkspaceWatch.start(process)
-
-
-def _archive(root: Path, settings: SandboxSettings, rules: IgnoreRules) -> WorkspaceArchive:
-    return WorkspaceArchive(
-        root,
-        WORKDIR,
-        settings.uid,
-        settings.gid,
-        rules=rules,
-        max_file_size=settings.max_file_size,
-        extra_dirs=() if settings.tmpfs else (SANDBOX_HOME,),  # a tmpfs copy makes it apart
-    )
-
-
-def _left_out(archive: WorkspaceArchive, settings: SandboxSettings) -> dict[str, str]:
-    return {
-        path: f"over the {_size(settings.max_file_size)} limit ({_size(size)}): not copied into the sandbox"
-        for path, size in archive.skipped
-    }
-
-
-async def _copy_into_tmpfs(docker: DockerExec, archive: WorkspaceArchive, settings: SandboxSettings) -> None:
-    """The engine's archive API writes below a tmpfs, not into it: tar in the container."""
-    with docker_errors("make the sandbox's home folder"):
-        home = folders_archive((SANDBOX_HOME,), settings.uid, settings.gid)
-        await docker.call(docker.api.put_archive, docker.container_id, "/", home)
-    await _extract_in_container(docker, archive)
-
-
-async def _copy_sparse_files(
-    files: FileChannel, archive: WorkspaceArchive, settings: SandboxSettings
-) -> dict[str, str]:
-    """Copy the archive's sparse files (after its stream was sent); the md5 of every file copied."""
-    copied = dict(archive.baseline)
-    for sparse in archive.sparse:
-        # Tracked (its md5 known) only within the size limit: hashing reads every hole.
-        track = not settings.max_file_size or sparse.size <= settings.max_file_size
-        digest = await _copy_sparse(files, sparse, track=track)
-        if digest is not None:
-            copied[sparse.rel] = digest
-    return copied
-
-
-async def _extract_in_container(docker: DockerExec, archive: WorkspaceArchive) -> None:
-    """Stream `archive` to a `tar -x` in the container (read on a worker thread, 1 MiB at a time)."""
-    process = await ExecShellProcess.open(docker, ["tar", "-xf", "-", "-C", "/"], workdir="/")
-    try:
-        chunks = archive.chunks()
-        sent = 0
-        while piece := await asyncio.to_thread(_take, chunks, 1 << 20):
-            await process.send(piece)
-            sent += len(piece)
-        # tar stops at the end-of-archive blocks once it has read a whole record: pad to one, so
-        # no end of input is needed (a TLS link to a remote engine cannot half-close).
-        await process.send(bytes(-sent % TAR_RECORD))
-        said = bytearray()
-        while data := await process.receive():
-            said += data
-        code = await process.exit_code()
-    finally:
-        await process.close()
-    if code != 0:
-        raise SandboxError(
-            f"could not copy the workspace into the sandbox's tmpfs (tar exited {code}): "
-            f"{said.decode(errors='replace').strip()[:500]}"
-        )
-
-
-def _take(chunks: Iterator[bytes], most: int) -> bytes:
-    """The next pieces of `chunks`, joined, about `most` bytes (empty: the end)."""
-    taken = bytearray()
-    for chunk in chunks:
-        taken += chunk
-        if len(taken) >= most:
-            break
-    return bytes(taken)
-
-
-async def _copy_sparse(files: FileChannel, sparse: SparseFile, *, track: bool) -> str | None:
-    """Copy a file that is mostly holes with its holes kept; its md5 if `track` (None: not tracked,
-    or it could not be read)."""
-    digest = hashlib.md5(usedforsecurity=False)  # as core.changes.md5, holes read as zeros
-    position = 0
-
-    def hashed(pieces: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-        nonlocal position
-        for offset, data in pieces:
-            if track:
-                _hash_zeros(digest, offset - position)
-                digest.update(data)
-            position = offset + len(data)
-            yield offset, data
-
-    try:
-        await files.write_sparse(sparse.rel, sparse.size, sparse.mode, hashed(sparse.pieces()))
-    except OSError as exc:
-        log.warning("could not copy %s into the sandbox: %s", sparse.rel, exc)
-        return None
-    if not track:
-        return None
-    _hash_zeros(digest, sparse.size - position)
-    return digest.hexdigest()
-
-
-_ZEROS = bytes(1 << 20)
-
-
-def _hash_zeros(digest: Any, count: int) -> None:
-    while count > 0:
-        digest.update(_ZEROS[: min(count, len(_ZEROS))])
-        count -= len(_ZEROS)
-
-
-def _size(count: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
 
 
 async def _in_docker_pool(fn: Any, *args: Any) -> Any:
