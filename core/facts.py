@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from core.events import Event, ToolCallEvent, ToolResultEvent, WorkspaceDelta
 from core.messages import decode_arguments
 from core.paths import escape_path
+from core.policy.commands import base_name
 from core.policy.shell import parse
 from core.protocols import WORKDIR
 
@@ -50,9 +51,7 @@ def read_paths(command: str) -> list[str]:
     shell starts. Globs and computed words are left out."""
     found: list[str] = []
     for simple in parse(command).commands:
-        if simple.name is None:
-            continue
-        name = posixpath.basename(simple.name)
+        name = base_name(simple.name)  # as the policy names it: /usr/bin/cat is cat
         if name not in READERS and name not in PATTERN_FIRST:
             continue
         operands = [w for w in simple.words[1:] if w is not None and w and not w.startswith("-")]
